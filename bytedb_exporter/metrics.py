@@ -1,0 +1,410 @@
+"""ByteDB metric types: thin wrappers over prometheus_client in a private registry."""
+from __future__ import annotations
+
+import functools
+import math
+import re
+import threading
+import time
+from datetime import timedelta
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+
+import prometheus_client
+from prometheus_client import CollectorRegistry
+from prometheus_client.utils import floatToGoString
+
+from . import __version__
+from .stats import histogram_quantile
+
+# The `_created` series double the exposition and no dashboard of ours reads them.
+prometheus_client.disable_created_metrics()
+
+NAMESPACE = "bytedb"
+NAME_PATTERN = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+DEFAULT_BUCKETS: Tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# The original's timer buckets (1..10000 ms), in seconds.
+TIMER_BUCKETS: Tuple[float, ...] = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+Labels = Mapping[str, str]
+
+
+class Metric:
+    """Common part of every wrapper: identity, description and the prometheus child."""
+
+    kind = "metric"
+    __slots__ = ("name", "description", "labels", "_child")
+
+    def __init__(self, name: str, description: str, labels: Labels, child: Any):
+        self.name = name
+        self.description = description
+        self.labels = dict(labels)
+        self._child = child
+
+    @property
+    def unit(self) -> str:
+        """Unit inferred from the name's suffix (seconds, bytes, percent, ratio) or ''."""
+        for unit in ("seconds", "bytes", "percent", "ratio"):
+            if self.name.endswith("_" + unit):
+                return unit
+        return ""
+
+    def get(self) -> float:
+        """Current value."""
+        return self._child._value.get()
+
+    def value(self) -> Any:
+        """Value as shown in the JSON export."""
+        return self.get()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} {self.labels or ''}>"
+
+
+class Counter(Metric):
+    """A value that only goes up; `inc` and `add` are prometheus_client's own methods."""
+
+    kind = "counter"
+    __slots__ = ("inc", "add")
+
+    def __init__(self, name: str, description: str, labels: Labels, child: Any):
+        super().__init__(name, description, labels, child)
+        # prometheus_client's bound methods: no wrapper cost; a negative amount raises ValueError.
+        self.inc: Callable[..., None] = child.inc
+        self.add: Callable[[float], None] = child.inc
+
+
+class Gauge(Metric):
+    """A value that goes up and down."""
+
+    kind = "gauge"
+    __slots__ = ("set", "add", "inc", "dec")
+
+    def __init__(self, name: str, description: str, labels: Labels, child: Any):
+        super().__init__(name, description, labels, child)
+        self.set: Callable[[float], None] = child.set
+        self.add: Callable[[float], None] = child.inc
+        self.inc: Callable[..., None] = child.inc
+        self.dec: Callable[..., None] = child.dec
+
+
+class Histogram(Metric):
+    """A distribution over fixed buckets; quantiles are estimated like histogram_quantile."""
+
+    kind = "histogram"
+    __slots__ = ("observe", "buckets")
+
+    def __init__(self, name: str, description: str, labels: Labels, child: Any, buckets: Sequence[float]):
+        super().__init__(name, description, labels, child)
+        self.buckets = tuple(buckets)
+        self.observe: Callable[[float], None] = child.observe
+
+    def cumulative_buckets(self) -> list[tuple[float, float]]:
+        """(upper bound, cumulative count) pairs ending with +Inf."""
+        return [
+            (float(sample.labels["le"]), sample.value)
+            for sample in self._child._child_samples()
+            if sample.name == "_bucket"
+        ]
+
+    def get(self) -> float:
+        """Number of observations."""
+        return self.cumulative_buckets()[-1][1]
+
+    def quantile(self, q: float) -> float:
+        """Estimated q-quantile (0..1); NaN before the first observation."""
+        return histogram_quantile(q, self.cumulative_buckets())
+
+    def total(self) -> float:
+        """Sum of all observations."""
+        return self._child._sum.get()
+
+    def get_stats(self) -> Dict[str, Any]:
+        """count, sum, mean, cumulative buckets and p50/p95/p99 estimates."""
+        return summarize_buckets(self.cumulative_buckets(), self.total())
+
+    def value(self) -> Any:
+        return self.get_stats()
+
+
+class TimingHandle:
+    """One running timing; `stop()` records it once. Also a context manager and decorator."""
+
+    __slots__ = ("_timer", "_started", "elapsed")
+
+    def __init__(self, timer: "Timer"):
+        self._timer = timer
+        self._started = time.perf_counter()
+        self.elapsed: Optional[timedelta] = None
+
+    def stop(self) -> timedelta:
+        """Record the elapsed time and return it; a second stop raises RuntimeError."""
+        if self.elapsed is not None:
+            raise RuntimeError("timing already stopped")
+        seconds = time.perf_counter() - self._started
+        self._timer.observe(seconds)
+        self.elapsed = timedelta(seconds=seconds)
+        return self.elapsed
+
+    def __enter__(self) -> "TimingHandle":
+        self._started = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        timer = self._timer
+
+        @functools.wraps(func)
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            with timer.start():
+                return func(*args, **kwargs)
+
+        return timed
+
+
+class Timer(Histogram):
+    """A histogram of durations in seconds."""
+
+    kind = "timer"
+    __slots__ = ()
+
+    def start(self) -> TimingHandle:
+        """Start an independent timing; call `stop()` on the handle to record it."""
+        return TimingHandle(self)
+
+    def time(self, func: Optional[Callable[[], Any]] = None) -> Any:
+        """`time(fn)` runs fn and returns the elapsed timedelta; `time()` returns a handle
+        usable as `with timer.time():` or `@timer.time()`."""
+        if func is None:
+            return TimingHandle(self)
+        handle = TimingHandle(self)
+        try:
+            func()
+        finally:
+            elapsed = handle.stop()
+        return elapsed
+
+    def record(self, duration: timedelta) -> None:
+        """Record a duration measured elsewhere."""
+        self.observe(duration.total_seconds())
+
+    @property
+    def unit(self) -> str:
+        return "seconds"
+
+
+def summarize_buckets(buckets: Sequence[tuple[float, float]], total: float) -> Dict[str, Any]:
+    """HistogramStats of cumulative (bound, count) buckets ending at +Inf and their sum."""
+    count = buckets[-1][1]
+    stats: Dict[str, Any] = {
+        "count": int(count),
+        "sum": total,
+        "mean": total / count if count else 0.0,
+        "buckets": {floatToGoString(bound): int(n) for bound, n in buckets},
+        "buckets_cumulative": True,
+    }
+    for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
+        estimate = histogram_quantile(q, buckets)
+        stats[name] = None if math.isnan(estimate) else estimate
+    return stats
+
+
+def merge_histograms(histograms: Sequence["Histogram"]) -> Dict[str, Any]:
+    """HistogramStats of several children of one family (same buckets), added together."""
+    merged: Dict[float, float] = {}
+    total = 0.0
+    for histogram in histograms:
+        for bound, n in histogram.cumulative_buckets():
+            merged[bound] = merged.get(bound, 0.0) + n
+        total += histogram.total()
+    if not merged:
+        merged = {math.inf: 0.0}
+    return summarize_buckets(sorted(merged.items()), total)
+
+
+_PROMETHEUS_TYPES = {
+    "counter": prometheus_client.Counter,
+    "gauge": prometheus_client.Gauge,
+    "histogram": prometheus_client.Histogram,
+    "timer": prometheus_client.Histogram,
+}
+
+
+class MetricsRegistry:
+    """Creates and finds ByteDB metrics; each family lives in this registry's own
+    prometheus_client CollectorRegistry under the `bytedb_` namespace.
+
+    Lookups of an existing metric take no lock; creation is serialized.
+    """
+
+    def __init__(self, const_labels: Optional[Labels] = None):
+        self.collector_registry = CollectorRegistry(auto_describe=True)
+        self._const_labels: Dict[str, str] = {}
+        self._metrics: Dict[Tuple[str, Tuple[Tuple[str, str], ...]], Metric] = {}
+        self._families: Dict[str, Tuple[str, Tuple[str, ...], Any, Tuple[float, ...]]] = {}
+        self._lock = threading.Lock()
+        self._build_info()
+        if const_labels:
+            self.set_labels(**const_labels)
+
+    def _build_info(self) -> None:
+        import platform
+
+        info = prometheus_client.Info(
+            f"{NAMESPACE}_build", "Build information of the bytedb-exporter package.",
+            registry=self.collector_registry,
+        )
+        info.info({"version": __version__, "python": platform.python_version()})
+
+    def set_labels(self, **labels: str) -> None:
+        """Set labels added to every metric of this registry (before any metric exists)."""
+        for key in labels:
+            _check_name(key, "label")
+        with self._lock:
+            if self._metrics:
+                raise ValueError("set_labels must be called before the first metric is created")
+            self._const_labels = {key: str(value) for key, value in labels.items()}
+
+    def counter(self, name: str, description: str = "", labels: Optional[Labels] = None) -> Counter:
+        """The counter `name` (a trailing `_total` is implied) with these label values."""
+        return self._get_or_create("counter", name, description, labels, ())
+
+    def gauge(self, name: str, description: str = "", labels: Optional[Labels] = None) -> Gauge:
+        """The gauge `name` with these label values."""
+        return self._get_or_create("gauge", name, description, labels, ())
+
+    def histogram(self, name: str, buckets: Optional[Sequence[float]] = None, description: str = "",
+                  labels: Optional[Labels] = None) -> Histogram:
+        """The histogram `name` with these bucket upper bounds and label values."""
+        return self._get_or_create("histogram", name, description, labels, tuple(buckets or DEFAULT_BUCKETS))
+
+    def timer(self, name: str, description: str = "", labels: Optional[Labels] = None,
+              buckets: Optional[Sequence[float]] = None) -> Timer:
+        """The timer `name` (a histogram in seconds) with these label values."""
+        return self._get_or_create("timer", name, description, labels, tuple(buckets or TIMER_BUCKETS))
+
+    def _get_or_create(self, kind: str, name: str, description: str, labels: Optional[Labels],
+                       buckets: Tuple[float, ...]) -> Any:
+        key = (_strip_total(name), tuple(sorted(labels.items())) if labels else ())
+        metric = self._metrics.get(key)
+        if metric is not None and metric.kind == kind:
+            return metric
+        with self._lock:
+            metric = self._metrics.get(key)
+            if metric is None:
+                metric = self._create(kind, name, description, dict(labels or {}), buckets)
+                self._metrics[key] = metric
+        if metric.kind != kind:
+            raise ValueError(f"metric {name!r} already exists as a {metric.kind}, not a {kind}")
+        return metric
+
+    def _create(self, kind: str, name: str, description: str, labels: Dict[str, str],
+                buckets: Tuple[float, ...]) -> Metric:
+        _check_name(name, "metric")
+        for label in labels:
+            _check_name(label, "label")
+        all_labels = {**self._const_labels, **{k: str(v) for k, v in labels.items()}}
+        label_names = tuple(sorted(all_labels))
+        family_name = _strip_total(name) if kind == "counter" else name
+        family_entry = self._families.get(family_name)
+        if family_entry is None:
+            family = self._new_family(kind, family_name, description, label_names, buckets)
+            self._families[family_name] = (kind, label_names, family, buckets)
+        else:
+            existing_kind, existing_labels, family, existing_buckets = family_entry
+            if existing_kind != kind:
+                raise ValueError(f"metric {name!r} already exists as a {existing_kind}, not a {kind}")
+            if existing_labels != label_names:
+                raise ValueError(f"metric {name!r} has labels {list(existing_labels)}, not {list(label_names)}")
+            buckets = existing_buckets
+        child = family.labels(**all_labels) if label_names else family
+        description = description or family._documentation
+        if kind in ("histogram", "timer"):
+            return (Timer if kind == "timer" else Histogram)(name, description, labels, child, buckets)
+        return (Counter if kind == "counter" else Gauge)(name, description, labels, child)
+
+    def _new_family(self, kind: str, name: str, description: str, label_names: Tuple[str, ...],
+                    buckets: Tuple[float, ...]) -> Any:
+        documentation = description or name.replace("_", " ").capitalize() + "."
+        options: Dict[str, Any] = {"labelnames": label_names, "registry": self.collector_registry}
+        if kind in ("histogram", "timer"):
+            options["buckets"] = buckets
+        try:
+            return _PROMETHEUS_TYPES[kind](f"{NAMESPACE}_{name}", documentation, **options)
+        except ValueError as error:
+            raise ValueError(f"cannot create {kind} {name!r}: {error}") from None
+
+    def get_metric(self, name: str, labels: Optional[Labels] = None) -> Optional[Metric]:
+        """The metric with this name and label values, or None."""
+        return self._metrics.get((_strip_total(name), tuple(sorted(labels.items())) if labels else ()))
+
+    def get_all_metrics(self) -> list[Metric]:
+        """Every metric created in this registry, in creation order."""
+        return list(self._metrics.values())
+
+    def register_collector(self, collector: Any) -> None:
+        """Add a custom prometheus_client collector (computed at scrape time)."""
+        self.collector_registry.register(collector)
+
+    def reset(self) -> None:
+        """Forget every metric; wrappers still held elsewhere stop being exported."""
+        with self._lock:
+            for _, _, family, _ in self._families.values():
+                self.collector_registry.unregister(family)
+            self._metrics = {}
+            self._families = {}
+
+
+def _strip_total(name: str) -> str:
+    return name[: -len("_total")] if name.endswith("_total") else name
+
+
+def _check_name(name: str, what: str) -> None:
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or name.startswith("__"):
+        raise ValueError(f"invalid {what} name {name!r}: use letters, digits and underscores, not starting with a digit")
+
+
+_default_registry: Optional[MetricsRegistry] = None
+_default_lock = threading.Lock()
+
+
+def default_registry() -> MetricsRegistry:
+    """The process-wide registry used by the module-level functions."""
+    global _default_registry
+    if _default_registry is None:
+        with _default_lock:
+            if _default_registry is None:
+                _default_registry = MetricsRegistry()
+    return _default_registry
+
+
+def counter(name: str, description: str = "", labels: Optional[Labels] = None) -> Counter:
+    """A counter in the default registry."""
+    return default_registry().counter(name, description, labels)
+
+
+def gauge(name: str, description: str = "", labels: Optional[Labels] = None) -> Gauge:
+    """A gauge in the default registry."""
+    return default_registry().gauge(name, description, labels)
+
+
+def histogram(name: str, buckets: Optional[Sequence[float]] = None, description: str = "",
+              labels: Optional[Labels] = None) -> Histogram:
+    """A histogram in the default registry."""
+    return default_registry().histogram(name, buckets, description, labels)
+
+
+def timer(name: str, description: str = "", labels: Optional[Labels] = None) -> Timer:
+    """A timer in the default registry."""
+    return default_registry().timer(name, description, labels)
+
+
+def get_metric(name: str, labels: Optional[Labels] = None) -> Optional[Metric]:
+    """A metric of the default registry, or None."""
+    return default_registry().get_metric(name, labels)
+
+
+def get_all_metrics() -> list[Metric]:
+    """Every metric of the default registry."""
+    return default_registry().get_all_metrics()
