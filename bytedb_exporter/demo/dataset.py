@@ -1,0 +1,272 @@
+"""Deterministic demo data set (employees, departments, sales) written into SQLite shards."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import re
+import sqlite3
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+logger = logging.getLogger(__name__)
+
+Row = Tuple[object, ...]
+TABLES = ("departments", "employees", "sales")
+SHARDED_TABLES = {"employees": "id", "sales": "employee_id"}
+REPLICATED_TABLES = ("departments",)
+MANIFEST = "manifest.json"
+
+SCHEMA = (
+    "CREATE TABLE departments (id INTEGER PRIMARY KEY, name TEXT NOT NULL, budget INTEGER NOT NULL)",
+    "CREATE TABLE employees (id INTEGER PRIMARY KEY, name TEXT NOT NULL, department_id INTEGER NOT NULL,"
+    " salary INTEGER NOT NULL, hire_date TEXT NOT NULL, city TEXT NOT NULL)",
+    "CREATE TABLE sales (id INTEGER PRIMARY KEY, employee_id INTEGER NOT NULL, amount REAL NOT NULL,"
+    " sold_at TEXT NOT NULL, region TEXT NOT NULL, product TEXT NOT NULL)",
+)
+INDEXES = (
+    "CREATE INDEX idx_employees_department ON employees(department_id)",
+    "CREATE INDEX idx_employees_salary ON employees(salary)",
+    "CREATE INDEX idx_employees_city ON employees(city)",
+    "CREATE INDEX idx_sales_employee ON sales(employee_id)",
+    "CREATE INDEX idx_sales_region ON sales(region)",
+    "CREATE INDEX idx_sales_sold_at ON sales(sold_at)",
+)
+
+DEPARTMENT_NAMES = (
+    "Engineering", "Sales", "Marketing", "Finance", "Support", "Research", "Legal", "Operations",
+    "Design", "Security", "Data", "People",
+)
+CITIES = ("Berlin", "Paris", "London", "Madrid", "Rome", "Vienna", "Warsaw", "Lisbon", "Prague", "Oslo")
+REGIONS = ("north", "south", "east", "west", "central")
+PRODUCTS = ("widget", "gadget", "gizmo", "doohickey", "sprocket", "flange", "valve", "rotor")
+FIRST = ("Ada", "Alan", "Grace", "Linus", "Barbara", "Ken", "Dennis", "Frances", "Edsger", "Margaret",
+         "Donald", "Radia", "John", "Sophie", "Niklaus", "Karen")
+LAST = ("Lovelace", "Turing", "Hopper", "Torvalds", "Liskov", "Thompson", "Ritchie", "Allen", "Dijkstra",
+        "Hamilton", "Knuth", "Perlman", "Backus", "Wilson", "Wirth", "Jones")
+HIRE_START = date(2010, 1, 1)
+SALES_START = date(2022, 1, 1)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """Sizes and seed of the generated data set."""
+
+    employees: int = 20_000
+    departments: int = 12
+    sales: int = 300_000
+    seed: int = 42
+
+
+def generate_rows(spec: DatasetSpec) -> Dict[str, List[Row]]:
+    """All rows of every table, deterministic for a given spec."""
+    rng = random.Random(spec.seed)
+    departments = [
+        (i, DEPARTMENT_NAMES[(i - 1) % len(DEPARTMENT_NAMES)] + ("" if i <= len(DEPARTMENT_NAMES) else f" {i}"),
+         rng.randrange(200_000, 5_000_000, 1_000))
+        for i in range(1, spec.departments + 1)
+    ]
+    employees = []
+    for i in range(1, spec.employees + 1):
+        dept = rng.randint(1, spec.departments)
+        salary = 30_000 + 2_500 * dept + rng.randrange(0, 120_000, 100)
+        hired = (HIRE_START + timedelta(days=rng.randrange(0, 5_000))).isoformat()
+        employees.append((i, f"{rng.choice(FIRST)} {rng.choice(LAST)}", dept, salary, hired, rng.choice(CITIES)))
+    sales = []
+    randint, choice, random_ = rng.randint, rng.choice, rng.random
+    for i in range(1, spec.sales + 1):
+        sold = SALES_START + timedelta(days=randint(0, 1_000))
+        amount = round(10 + random_() * 4_990, 2)
+        sales.append((i, randint(1, spec.employees), amount, sold.isoformat(), choice(REGIONS), choice(PRODUCTS)))
+    return {"departments": departments, "employees": employees, "sales": sales}
+
+
+def shard_of(employee_id: int, shards: int) -> int:
+    """Shard index that owns an employee id (and that employee's sales)."""
+    return employee_id % shards
+
+
+def split_rows(rows: Dict[str, List[Row]], shards: int) -> List[Dict[str, List[Row]]]:
+    """Partition sharded tables by employee id; replicate the small tables."""
+    parts: List[Dict[str, List[Row]]] = [{name: [] for name in TABLES} for _ in range(shards)]
+    for part in parts:
+        for name in REPLICATED_TABLES:
+            part[name] = list(rows[name])
+    for row in rows["employees"]:
+        parts[shard_of(int(row[0]), shards)]["employees"].append(row)
+    for row in rows["sales"]:
+        parts[shard_of(int(row[1]), shards)]["sales"].append(row)
+    return parts
+
+
+def write_database(path: Path, rows: Dict[str, List[Row]], analyze: bool = True) -> None:
+    """Create one SQLite file with the schema, the given rows and the indexes."""
+    path = Path(path)
+    if path.exists():
+        path.unlink()
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    try:
+        conn.execute("PRAGMA journal_mode=OFF")
+        conn.execute("PRAGMA synchronous=OFF")
+        conn.execute("BEGIN")
+        for ddl in SCHEMA:
+            conn.execute(ddl)
+        for name in TABLES:
+            if rows.get(name):
+                marks = ",".join("?" * len(rows[name][0]))
+                conn.executemany(f"INSERT INTO {name} VALUES ({marks})", rows[name])
+        for ddl in INDEXES:
+            conn.execute(ddl)
+        conn.execute("COMMIT")
+        if analyze:
+            conn.execute("ANALYZE")
+    finally:
+        conn.close()
+
+
+def shard_path(data_dir: Path, index: int) -> Path:
+    """File name of shard `index` inside `data_dir`."""
+    return Path(data_dir) / f"shard_{index}.sqlite"
+
+
+def build_shards(data_dir: Path, shards: int = 3, spec: DatasetSpec = DatasetSpec(), force: bool = False) -> List[Path]:
+    """Write the data set as `shards` SQLite files (reused when the manifest matches)."""
+    data_dir = Path(data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    paths = [shard_path(data_dir, i) for i in range(shards)]
+    wanted = {"spec": asdict(spec), "shards": shards}
+    manifest = data_dir / MANIFEST
+    if not force and manifest.exists() and all(p.exists() for p in paths):
+        try:
+            if {k: v for k, v in json.loads(manifest.read_text()).items() if k in wanted} == wanted:
+                return paths
+        except ValueError:
+            pass
+    started = time.perf_counter()
+    parts = split_rows(generate_rows(spec), shards)
+    counts = []
+    for path, part in zip(paths, parts):
+        write_database(path, part)
+        counts.append({name: len(part[name]) for name in TABLES})
+    manifest.write_text(json.dumps({**wanted, "rows": counts}, indent=1))
+    logger.info("built %d shards in %s in %.2fs", shards, data_dir, time.perf_counter() - started)
+    return paths
+
+
+def build_single(path: Path, spec: DatasetSpec = DatasetSpec()) -> Path:
+    """Write the whole, unsharded data set into one SQLite file (the reference for tests)."""
+    write_database(Path(path), generate_rows(spec))
+    return Path(path)
+
+
+def table_rows(paths: Sequence[Path]) -> List[Dict[str, int]]:
+    """Row count of every table in every shard file."""
+    counts = []
+    for path in paths:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            counts.append({name: conn.execute(f"SELECT COUNT(*) FROM {name}").fetchone()[0] for name in TABLES})
+        finally:
+            conn.close()
+    return counts
+
+
+TRANSFER_WEIGHT = 2.0
+_EQP = re.compile(r"^(SCAN|SEARCH) (\w+)(?: AS \w+)?(?: USING (COVERING )?(?:INDEX (\w+)|(INTEGER PRIMARY KEY)|PRIMARY KEY))?"
+                  r"(?: \((.*)\))?")
+TABLE_REF = re.compile(r"\b(" + "|".join(TABLES) + r")\b(?:\s+(?:as\s+)?(?!join\b|on\b|inner\b|where\b|left\b|group\b"
+                        r"|order\b|limit\b|cross\b)(\w+))?", re.I)
+
+
+def table_aliases(sql: str) -> Dict[str, str]:
+    """Alias (lower case) -> table for every demo table named in `sql` (string literals ignored)."""
+    refs: Dict[str, str] = {}
+    for m in TABLE_REF.finditer(re.sub(r"'(?:[^']|'')*'", "''", sql)):
+        table = m.group(1).lower()
+        refs[(m.group(2) or table).lower()] = table
+        refs.setdefault(table, table)
+    return refs
+
+
+class Catalog:
+    """Local, empty copy of the shard schema with the shards' statistics: SQLite plans, we cost."""
+
+    def __init__(self, shard_rows: Sequence[Dict[str, int]], stat1: Sequence[Tuple[str, Optional[str], str]] = ()) -> None:
+        """Catalog for shards with the given row counts and sqlite_stat1 rows (of shard 0)."""
+        self.shard_rows = [dict(r) for r in shard_rows]
+        self.total_rows = {t: sum(r[t] for r in self.shard_rows if t in SHARDED_TABLES) or self.shard_rows[0][t]
+                           for t in TABLES}
+        self._index_stats = {idx: [float(x) for x in stat.split()[:8] if x.isdigit()] for _, idx, stat in stat1 if idx}
+        self.conn = sqlite3.connect(":memory:", check_same_thread=False)
+        for ddl in SCHEMA + INDEXES:
+            self.conn.execute(ddl)
+        if stat1:
+            self.conn.execute("ANALYZE")
+            self.conn.executemany("INSERT INTO sqlite_stat1 VALUES (?, ?, ?)", stat1)
+            self.conn.execute("ANALYZE sqlite_master")
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_shards(cls, paths: Sequence[Path]) -> "Catalog":
+        """Catalog with row counts of every shard and the statistics of the first one."""
+        conn = sqlite3.connect(f"file:{paths[0]}?mode=ro", uri=True)
+        try:
+            stat1 = conn.execute("SELECT tbl, idx, stat FROM sqlite_stat1").fetchall()
+        except sqlite3.Error:
+            stat1 = []
+        finally:
+            conn.close()
+        return cls(table_rows(paths), stat1)
+
+    def explain(self, sql: str) -> List[str]:
+        """EXPLAIN QUERY PLAN lines; raises sqlite3.Error for invalid SQL (unknown column, syntax)."""
+        with self._lock:
+            return [row[3] for row in self.conn.execute("EXPLAIN QUERY PLAN " + sql)]
+
+    def estimate(self, sql: str, rows: Dict[str, int]) -> Tuple[float, float]:
+        """(cost in row visits, estimated output rows) of `sql` over tables of the given sizes."""
+        cost, loop, first_scan = 0.0, 1.0, None
+        aliases = table_aliases(sql)
+        for detail in self.explain(sql):
+            m = _EQP.match(detail)
+            table = aliases.get(m.group(2).lower()) if m else None
+            if table in rows:
+                n = float(max(rows[table], 1))
+                cond = m.group(6) or ""
+                if m.group(1) == "SCAN":
+                    step, out = n * (0.6 if m.group(3) else 1.0), n
+                    first_scan = n if first_scan is None else first_scan
+                elif m.group(5) or "rowid=?" in cond:
+                    step, out = math.log2(n + 1), 1.0
+                else:
+                    eq = len(re.findall(r"(?<![<>!])=\?", cond))
+                    stats = self._index_stats.get(m.group(4) or "", [])
+                    if eq:
+                        out = stats[eq] * n / stats[0] if len(stats) > eq else n / 10
+                    else:
+                        out = n / (16 if "AND" in cond else 4)
+                    step = math.log2(n + 1) + out
+                cost += loop * step
+                loop *= out
+            elif detail.startswith("USE TEMP B-TREE"):
+                cost += loop * math.log2(loop + 1)
+        if first_scan is not None and re.search(r"\bwhere\b", sql, re.I) and loop >= first_scan:
+            loop *= 0.25
+        return cost, loop
+
+    def distinct_values(self, table: str, column: str, rows: Dict[str, int]) -> float:
+        """Estimated number of distinct values of table.column (index statistics, else a guess)."""
+        n = float(max(rows.get(table, 1), 1))
+        if column == "id":
+            return n
+        for ddl in INDEXES:
+            m = re.search(r"INDEX (\w+) ON (\w+)\((\w+)\)", ddl)
+            stats = self._index_stats.get(m.group(1), []) if m else []
+            if m and m.group(2) == table and m.group(3) == column and len(stats) > 1:
+                return min(n, stats[0] / max(stats[1], 1.0))
+        return n if table in REPLICATED_TABLES else min(n, 100.0)

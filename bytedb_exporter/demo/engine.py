@@ -1,0 +1,318 @@
+"""DemoCluster: a coordinator that plans SQL, fans fragments out to worker processes and merges."""
+from __future__ import annotations
+
+import itertools
+import logging
+import pickle
+import sqlite3
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .cache import CacheStats, LRUCache, normalize_sql
+from .dataset import INDEXES, SCHEMA, Catalog, DatasetSpec, build_shards
+from .planner import PlanError, QueryPlan, classify, plan_query
+from .worker_process import FragmentAnswer, WorkerProcess, encode_request
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class QueryStats:
+    """Measured numbers of one query."""
+
+    query_id: str
+    query_type: str
+    strategy: str = ""
+    rows_processed: int = 0
+    bytes_transferred: int = 0
+    planning_seconds: float = 0.0
+    coordination_seconds: float = 0.0
+    execution_seconds: float = 0.0
+    aggregation_seconds: float = 0.0
+    network_latency_seconds: float = 0.0
+    total_seconds: float = 0.0
+    workers_used: int = 0
+    fragments: int = 0
+    original_cost: float = 0.0
+    optimized_cost: float = 0.0
+    optimization_applied: bool = False
+    cache_hit: bool = False
+    worker_cache_hits: int = 0
+
+
+@dataclass
+class QueryResult:
+    """Rows, column names, stats and error (None on success) of one query."""
+
+    sql: str
+    columns: List[str] = field(default_factory=list)
+    rows: List[Tuple[Any, ...]] = field(default_factory=list)
+    stats: QueryStats = field(default_factory=lambda: QueryStats("", ""))
+    error: Optional[str] = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the query succeeded."""
+        return self.error is None
+
+
+def worker_names(count: int) -> List[str]:
+    """Worker ids of a cluster with `count` workers: worker-0, worker-1, ..."""
+    return [f"worker-{i}" for i in range(count)]
+
+
+def merge_answers(plan: QueryPlan, parts: Sequence[Tuple[str, List[str], List[Tuple[Any, ...]]]]
+                  ) -> Tuple[List[str], List[Tuple[Any, ...]]]:
+    """Run the plan's merge step over (target table, columns, rows) of every fragment."""
+    if plan.merge_sql is None:
+        return list(parts[0][1]), list(parts[0][2])
+    db = sqlite3.connect(":memory:")
+    try:
+        targets = {target for target, _, _ in parts}
+        if plan.strategy == "ship_tables":
+            for ddl in SCHEMA:
+                if ddl.split()[2] in targets:
+                    db.execute(ddl)
+        else:
+            db.execute("CREATE TABLE partial (" + ", ".join(f'"{c}"' for c in parts[0][1]) + ")")
+        for target, columns, rows in parts:
+            if rows:
+                db.executemany(f"INSERT INTO {target} VALUES ({','.join('?' * len(columns))})", rows)
+        for ddl in INDEXES if plan.strategy == "ship_tables" else ():
+            if ddl.split()[4].split("(")[0] in targets:
+                db.execute(ddl)
+        cursor = db.execute(plan.merge_sql)
+        return [d[0] for d in cursor.description], cursor.fetchall()
+    finally:
+        db.close()
+
+
+def _hook(obj: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+    """Call a monitoring hook if the monitor exists; a failing hook is logged, never fatal."""
+    if obj is None:
+        return None
+    try:
+        return getattr(obj, name)(*args, **kwargs)
+    except Exception:  # a monitor bug must not break the query path
+        logger.exception("monitoring hook %s failed", name)
+        return None
+
+
+class DemoCluster:
+    """A coordinator plus one worker process per shard of the demo data set."""
+
+    def __init__(self, data_dir: Path, workers: int = 3, spec: DatasetSpec = DatasetSpec(),
+                 query_monitor: Any = None, worker_monitors: Optional[Mapping[str, Any]] = None,
+                 coordinator_monitor: Any = None, fragment_timeout: float = 10.0,
+                 result_cache_bytes: int = 2 * 1024 * 1024, result_cache_ttl: float = 10.0,
+                 worker_cache_bytes: int = 256 * 1024, worker_cache_ttl: float = 30.0,
+                 start_method: str = "spawn", start: bool = True) -> None:
+        """Build (or reuse) the shards in `data_dir` and, unless start=False, start the workers."""
+        self.data_dir = Path(data_dir)
+        self.paths = build_shards(self.data_dir, workers, spec)
+        self.catalog = Catalog.from_shards(self.paths)
+        self.worker_ids = worker_names(workers)
+        self.workers = {wid: WorkerProcess(wid, path, worker_cache_bytes, worker_cache_ttl, start_method)
+                        for wid, path in zip(self.worker_ids, self.paths)}
+        self.fragment_timeout = fragment_timeout
+        self.cache: LRUCache[Tuple[Any, ...]] = LRUCache(result_cache_bytes, result_cache_ttl)
+        self.set_monitors(query_monitor, worker_monitors, coordinator_monitor)
+        self._pool = ThreadPoolExecutor(max_workers=workers * 4, thread_name_prefix="bytedb-demo-fanout")
+        self._ids = itertools.count(1)
+        self._closed = False
+        self._lock = threading.Lock()
+        if start:
+            self.start()
+
+    def set_monitors(self, query_monitor: Any = None, worker_monitors: Optional[Mapping[str, Any]] = None,
+                     coordinator_monitor: Any = None) -> None:
+        """Attach (or replace) the monitoring objects called for every query."""
+        self.query_monitor = query_monitor
+        self.worker_monitors = dict(worker_monitors or {})
+        self.coordinator_monitor = coordinator_monitor
+
+    def start(self) -> None:
+        """Start every worker process that is not running."""
+        started = [w for w in self.workers.values() if not w.is_alive()]
+        for worker in started:
+            worker.start()
+        for worker in started:
+            if not worker.ping(timeout=60.0):
+                logger.warning("%s did not answer its first ping", worker.worker_id)
+
+    @property
+    def worker_pids(self) -> Dict[str, Optional[int]]:
+        """Worker id -> pid of its child process."""
+        return {wid: w.pid for wid, w in self.workers.items()}
+
+    def restart_dead_workers(self) -> List[str]:
+        """Restart workers whose process exited; return their ids."""
+        dead = [wid for wid, w in self.workers.items() if w.pid is not None and not w.is_alive()]
+        for wid in dead:
+            self.workers[wid].stop(timeout=0.5)
+            self.workers[wid].start()
+        return dead
+
+    def ping_workers(self, timeout: float = 2.0) -> Dict[str, bool]:
+        """Ping every worker; call heartbeat() on the monitors of those that answer."""
+        alive = {wid: w.ping(timeout) for wid, w in self.workers.items()}
+        for wid, ok in alive.items():
+            if ok:
+                _hook(self.worker_monitors.get(wid), "heartbeat")
+        return alive
+
+    def cache_stats(self) -> CacheStats:
+        """Counters of the coordinator's result cache."""
+        return self.cache.stats()
+
+    def _new_id(self) -> str:
+        """Next query id."""
+        with self._lock:
+            return f"q-{next(self._ids):06d}"
+
+    def execute(self, sql: str) -> QueryResult:
+        """Plan, run and merge one query; failures come back as a result with an error."""
+        if self._closed:
+            raise RuntimeError("cluster is closed")
+        started = time.perf_counter()
+        qid = self._new_id()
+        stats = QueryStats(qid, classify(sql))
+        result = QueryResult(sql, stats=stats)
+        ex = _hook(self.query_monitor, "start_query_monitoring", qid, sql)
+        coord = self.coordinator_monitor
+        key = normalize_sql(sql)
+        cached = self.cache.get(key)
+        if cached is not None:
+            result.columns, result.rows, stats.query_type = list(cached[0]), list(cached[1]), cached[2]
+            stats.cache_hit, stats.rows_processed = True, len(result.rows)
+            _hook(ex, "set_query_type", stats.query_type)
+            _hook(ex, "set_cache_info", 100.0)
+            _hook(coord, "record_query_start", qid, 0, 0)
+            return self._finish(ex, result, started)
+        _hook(ex, "set_cache_info", 0.0)
+        _hook(ex, "start_planning")
+        t0 = time.perf_counter()
+        try:
+            plan: Optional[QueryPlan] = plan_query(sql, self.catalog)
+        except PlanError as exc:
+            plan, result.error = None, str(exc)
+        stats.planning_seconds = time.perf_counter() - t0
+        _hook(ex, "end_planning")
+        _hook(coord, "record_planning_time", timedelta(seconds=stats.planning_seconds))
+        _hook(ex, "set_query_type", stats.query_type)
+        if plan is None:
+            _hook(coord, "record_query_start", qid, 0, 0)
+            return self._finish(ex, result, started)
+        stats.strategy, stats.original_cost, stats.optimized_cost = plan.strategy, plan.original_cost, plan.optimized_cost
+        stats.optimization_applied = plan.optimization_applied
+        stats.fragments, stats.workers_used = len(plan.fragments), len(plan.shards)
+        _hook(ex, "set_optimization_info", plan.optimization_applied, plan.original_cost, plan.optimized_cost)
+        _hook(coord, "record_optimization", plan.optimization_applied, plan.original_cost, plan.optimized_cost)
+        _hook(coord, "record_query_start", qid, stats.fragments, stats.workers_used)
+        answers = self._run(ex, result, plan)
+        if result.ok:
+            self._merge(ex, result, plan, answers)
+        if result.ok:
+            size = len(pickle.dumps((result.columns, result.rows), protocol=pickle.HIGHEST_PROTOCOL))
+            self.cache.put(key, (tuple(result.columns), tuple(result.rows), stats.query_type), size)
+        return self._finish(ex, result, started)
+
+    def _run(self, ex: Any, result: QueryResult, plan: QueryPlan) -> List[FragmentAnswer]:
+        """Coordination (routing, request encoding) then execution (fan-out and wait) phases."""
+        stats = result.stats
+        _hook(ex, "start_coordination")
+        t0 = time.perf_counter()
+        jobs = [(self.worker_ids[f.shard], f"{stats.query_id}-f{i}", encode_request("query", f.sql))
+                for i, f in enumerate(plan.fragments)]
+        stats.coordination_seconds = time.perf_counter() - t0
+        _hook(ex, "end_coordination")
+        _hook(ex, "start_execution")
+        t1 = time.perf_counter()
+        futures = [self._pool.submit(self._fragment, wid, fid, body, result.sql) for wid, fid, body in jobs]
+        done, _ = wait(futures, timeout=self.fragment_timeout * 2 + 1)
+        answers = [f.result() if f in done else FragmentAnswer(fid, ok=False, error=f"{wid} timed out")
+                   for f, (wid, fid, _) in zip(futures, jobs)]
+        stats.execution_seconds = time.perf_counter() - t1
+        _hook(ex, "end_execution")
+        answered = [a for a in answers if a.answer_bytes]
+        stats.rows_processed = sum(a.row_count for a in answers)
+        stats.bytes_transferred = sum(a.request_bytes + a.answer_bytes for a in answers)
+        stats.worker_cache_hits = sum(a.cache_hit for a in answers)
+        if answered:
+            stats.network_latency_seconds = sum(max(0.0, a.round_trip_seconds - a.exec_seconds)
+                                                for a in answered) / len(answered)
+        errors = [f"{wid}: {a.error}" for a, (wid, _, _) in zip(answers, jobs) if not a.ok]
+        if errors:
+            result.error = "; ".join(errors)
+        return answers
+
+    def _merge(self, ex: Any, result: QueryResult, plan: QueryPlan, answers: List[FragmentAnswer]) -> None:
+        """Aggregation phase: decode the fragments' rows and run the merge step."""
+        _hook(ex, "start_aggregation")
+        t0 = time.perf_counter()
+        try:
+            for answer in answers:
+                answer.decode()
+            result.columns, result.rows = merge_answers(
+                plan, [(f.target, a.columns, a.rows) for f, a in zip(plan.fragments, answers)])
+        except (sqlite3.Error, pickle.PickleError, ValueError) as exc:
+            result.error = f"merge failed: {type(exc).__name__}: {exc}"
+        result.stats.aggregation_seconds = time.perf_counter() - t0
+        _hook(ex, "end_aggregation")
+        _hook(self.coordinator_monitor, "record_aggregation_time", timedelta(seconds=result.stats.aggregation_seconds))
+
+    def _finish(self, ex: Any, result: QueryResult, started: float) -> QueryResult:
+        """Report the query's totals to the monitors and return the result."""
+        stats = result.stats
+        stats.total_seconds = time.perf_counter() - started
+        _hook(ex, "set_worker_info", stats.workers_used, stats.fragments)
+        _hook(ex, "set_data_info", stats.rows_processed, stats.bytes_transferred)
+        _hook(ex, "set_network_latency", stats.network_latency_seconds)
+        if stats.cache_hit:
+            _hook(ex, "set_optimization_info", False, 0.0, 0.0)
+        if result.error:
+            _hook(ex, "set_error", result.error)
+            logger.debug("query %s failed: %s", stats.query_id, result.error)
+        _hook(ex, "finish")
+        _hook(self.coordinator_monitor, "record_query_end", stats.query_id, result.ok)
+        return result
+
+    def _fragment(self, wid: str, fid: str, body: bytes, sql: str) -> FragmentAnswer:
+        """Run one fragment on one worker and report it to that worker's monitor."""
+        monitor = self.worker_monitors.get(wid)
+        _hook(monitor, "record_query_start", fid)
+        answer = self.workers[wid].execute(fid, timeout=self.fragment_timeout, encoded=body, decode=False)
+        if answer.answer_bytes:
+            latency = max(0.0, answer.round_trip_seconds - answer.exec_seconds)
+            _hook(monitor, "record_network_activity", answer.request_bytes, answer.answer_bytes, latency)
+            _hook(monitor, "heartbeat")
+            _hook(monitor, "record_cache_hit" if answer.cache_hit else "record_cache_miss")
+            for _ in range(answer.cache_evictions):
+                _hook(monitor, "record_cache_eviction")
+            _hook(monitor, "set_cache_size", answer.cache_bytes)
+        if not answer.ok:
+            _hook(monitor, "record_error", answer.error or "fragment failed", query=sql, severity="error")
+        _hook(monitor, "record_query_end", fid, answer.ok, answer.row_count, answer.answer_bytes)
+        return answer
+
+    def close(self) -> None:
+        """Stop every worker process and the fan-out threads."""
+        if self._closed:
+            return
+        self._closed = True
+        for worker in self.workers.values():
+            worker.stop()
+        self._pool.shutdown(wait=True)
+
+    def __enter__(self) -> "DemoCluster":
+        """Context manager entry: the running cluster."""
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        """Context manager exit: close()."""
+        self.close()

@@ -1,0 +1,243 @@
+"""A demo worker: a real child process that runs SQL fragments on its own SQLite shard."""
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pickle
+import signal
+import sqlite3
+import struct
+import threading
+import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .cache import LRUCache, normalize_sql
+
+logger = logging.getLogger(__name__)
+POLL_SECONDS = 0.2
+_ID = struct.Struct("!Q")
+
+
+@dataclass
+class FragmentAnswer:
+    """What the coordinator learned from running one fragment on one worker."""
+
+    fragment_id: str
+    ok: bool
+    columns: List[str] = field(default_factory=list)
+    rows: List[Tuple[Any, ...]] = field(default_factory=list)
+    row_count: int = 0
+    result_bytes: int = 0
+    exec_seconds: float = 0.0
+    error: Optional[str] = None
+    cache_hit: bool = False
+    cache_evictions: int = 0
+    cache_bytes: int = 0
+    request_bytes: int = 0
+    answer_bytes: int = 0
+    round_trip_seconds: float = 0.0
+    result_blob: bytes = b""
+
+    def decode(self) -> float:
+        """Unpickle the rows of a successful answer; return the seconds it took."""
+        started = time.perf_counter()
+        if self.ok and self.result_blob:
+            self.columns, self.rows, _ = pickle.loads(self.result_blob)
+            self.result_blob = b""
+        return time.perf_counter() - started
+
+
+def encode_request(op: str, sql: str = "", params: Sequence[Any] = (), use_cache: bool = True) -> bytes:
+    """Serialized body of a request (the worker handle prefixes the request id)."""
+    return pickle.dumps({"op": op, "sql": sql, "params": list(params), "use_cache": use_cache},
+                        protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _execute(db: sqlite3.Connection, cache: LRUCache[bytes], request: Dict[str, Any]) -> Dict[str, Any]:
+    """Run one fragment (or answer it from the fragment cache) and build the reply."""
+    started = time.perf_counter()
+    key = (normalize_sql(request["sql"]), tuple(request.get("params", ())))
+    reply: Dict[str, Any] = {"id": request["id"], "ok": True, "error": None, "cache_hit": False, "evictions": 0}
+    blob = cache.get(key) if request.get("use_cache", True) else None
+    if blob is not None:
+        reply["cache_hit"] = True
+        reply["row_count"] = pickle.loads(blob)[2]
+    else:
+        try:
+            cursor = db.execute(request["sql"], tuple(request.get("params", ())))
+            rows = cursor.fetchall()
+            columns = [d[0] for d in cursor.description or ()]
+            blob = pickle.dumps((columns, rows, len(rows)), protocol=pickle.HIGHEST_PROTOCOL)
+            reply["row_count"] = len(rows)
+            if request.get("use_cache", True):
+                reply["evictions"] = cache.put(key, blob, len(blob))
+        except (sqlite3.Error, ValueError, OverflowError) as exc:
+            reply.update(ok=False, error=f"{type(exc).__name__}: {exc}", row_count=0)
+            blob = b""
+    reply["exec_seconds"] = time.perf_counter() - started
+    reply["result"] = blob
+    reply["result_bytes"] = len(blob)
+    reply["cache_bytes"] = cache.size_bytes
+    return reply
+
+
+def worker_main(worker_id: str, db_path: str, conn: Connection, parent_pid: int,
+                cache_bytes: int = 256 * 1024, cache_ttl: float = 30.0) -> None:
+    """Child process loop: answer requests until stop, parent death, EOF, SIGTERM or SIGINT."""
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        """Ask the loop to finish."""
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False)
+    cache: LRUCache[bytes] = LRUCache(cache_bytes, cache_ttl)
+    try:
+        while not stopping.is_set():
+            if os.getppid() != parent_pid:
+                break
+            try:
+                if not conn.poll(POLL_SECONDS):
+                    continue
+                raw = conn.recv_bytes()
+                request = pickle.loads(raw[_ID.size:])
+                request["id"] = _ID.unpack_from(raw)[0]
+            except (EOFError, OSError):
+                break
+            op = request.get("op")
+            if op == "stop":
+                break
+            if op == "ping":
+                reply: Dict[str, Any] = {"id": request["id"], "ok": True, "pid": os.getpid()}
+            else:
+                reply = _execute(db, cache, request)
+            try:
+                conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
+            except (OSError, ValueError):
+                break
+    finally:
+        db.close()
+        conn.close()
+
+
+class WorkerProcess:
+    """Coordinator-side handle of one worker child process."""
+
+    def __init__(self, worker_id: str, db_path: Path, cache_bytes: int = 256 * 1024,
+                 cache_ttl: float = 30.0, start_method: str = "spawn") -> None:
+        """Handle for a worker serving `db_path`; call start() to launch it."""
+        self.worker_id = worker_id
+        self.db_path = Path(db_path)
+        self.cache_bytes = cache_bytes
+        self.cache_ttl = cache_ttl
+        self._ctx = multiprocessing.get_context(start_method)
+        self._process: Optional[multiprocessing.process.BaseProcess] = None
+        self._conn: Optional[Connection] = None
+        self._lock = threading.Lock()
+        self._seq = 0
+
+    def start(self) -> None:
+        """Launch the child process."""
+        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
+        self._process = self._ctx.Process(
+            target=worker_main, name=f"bytedb-demo-{self.worker_id}", daemon=True,
+            args=(self.worker_id, str(self.db_path), child_conn, os.getpid(), self.cache_bytes, self.cache_ttl))
+        self._process.start()
+        child_conn.close()
+        self._conn = parent_conn
+        logger.info("started %s pid=%s on %s", self.worker_id, self._process.pid, self.db_path)
+
+    @property
+    def pid(self) -> Optional[int]:
+        """Process id of the child (None before start)."""
+        return self._process.pid if self._process else None
+
+    def is_alive(self) -> bool:
+        """Whether the child process is running."""
+        return bool(self._process and self._process.is_alive())
+
+    def _call(self, body: bytes, timeout: float) -> Tuple[Dict[str, Any], int, int, float]:
+        """Send an encoded request, wait for its reply; return reply, sent/received bytes, round trip."""
+        if not self._lock.acquire(timeout=timeout):
+            raise TimeoutError(f"{self.worker_id} busy for more than {timeout:.1f}s")
+        try:
+            if self._conn is None or not self.is_alive():
+                code = self._process.exitcode if self._process else None
+                raise ConnectionError(f"{self.worker_id} is not running (exit code {code})")
+            self._seq += 1
+            payload = _ID.pack(self._seq) + body
+            sent_at = time.perf_counter()
+            self._conn.send_bytes(payload)
+            deadline = sent_at + timeout
+            while True:
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0 or not self._conn.poll(remaining):
+                    raise TimeoutError(f"{self.worker_id} did not answer within {timeout:.1f}s")
+                raw = self._conn.recv_bytes()
+                received_at = time.perf_counter()
+                reply = pickle.loads(raw)
+                if reply.get("id") == self._seq:
+                    return reply, len(payload), len(raw), received_at - sent_at
+                logger.debug("%s dropped a stale reply %s", self.worker_id, reply.get("id"))
+        except (TimeoutError, ConnectionError):
+            raise
+        except (EOFError, OSError) as exc:
+            raise ConnectionError(f"{self.worker_id} connection lost: {type(exc).__name__}") from exc
+        finally:
+            self._lock.release()
+
+    def execute(self, fragment_id: str, sql: str = "", params: Sequence[Any] = (), timeout: float = 10.0,
+                use_cache: bool = True, encoded: Optional[bytes] = None, decode: bool = True) -> FragmentAnswer:
+        """Run one fragment on the worker; failures come back as an answer with ok=False."""
+        body = encoded if encoded is not None else encode_request("query", sql, params, use_cache)
+        try:
+            reply, sent, received, round_trip = self._call(body, timeout)
+        except (TimeoutError, ConnectionError) as exc:
+            return FragmentAnswer(fragment_id, ok=False, error=str(exc))
+        answer = FragmentAnswer(
+            fragment_id, ok=reply["ok"], row_count=reply.get("row_count", 0), result_bytes=reply["result_bytes"],
+            exec_seconds=reply["exec_seconds"], error=reply.get("error"), cache_hit=reply["cache_hit"],
+            cache_evictions=reply["evictions"], cache_bytes=reply["cache_bytes"], request_bytes=sent,
+            answer_bytes=received, round_trip_seconds=round_trip, result_blob=reply["result"])
+        if decode:
+            answer.decode()
+        return answer
+
+    def ping(self, timeout: float = 2.0) -> bool:
+        """Whether the worker answers a ping within `timeout`."""
+        try:
+            self._call(encode_request("ping"), timeout)
+            return True
+        except (TimeoutError, ConnectionError):
+            return False
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Ask the child to stop; terminate, then kill it if it does not."""
+        if self._process is None:
+            return
+        if self._conn is not None:
+            try:
+                if self._lock.acquire(timeout=1.0):
+                    try:
+                        self._conn.send_bytes(_ID.pack(0) + encode_request("stop"))
+                    finally:
+                        self._lock.release()
+            except (OSError, ValueError):
+                pass
+        self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(2.0)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(2.0)
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        logger.info("stopped %s (exit code %s)", self.worker_id, self._process.exitcode)
