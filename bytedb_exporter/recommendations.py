@@ -41,9 +41,9 @@ def query_recommendations(
     average_cost_reduction_percent: float,
     average_coordination_seconds: float = 0.0,
     average_cache_hit_percent: Optional[float] = None,
-    optimization_threshold_percent: float = 50.0,
+    optimization_threshold_percent: Optional[float] = 50.0,
 ) -> List[PerformanceRecommendation]:
-    """Rules on query statistics; empty when none fires or nothing ran yet."""
+    """Rules on query statistics; empty when none fires or nothing ran yet (threshold None: no optimization rule)."""
     if total_queries == 0:
         return []
     found: List[PerformanceRecommendation] = []
@@ -53,7 +53,7 @@ def query_recommendations(
             f"Query failure rate is {failure_rate_percent:.1f}% (above 5%).",
             "Failed queries waste cluster capacity and hurt users.",
             "Review error logs and query complexity; check the failed queries list."))
-    if optimization_rate_percent < optimization_threshold_percent:
+    if optimization_threshold_percent is not None and optimization_rate_percent < optimization_threshold_percent:
         found.append(PerformanceRecommendation(
             "low_optimization_rate", "medium",
             f"Only {optimization_rate_percent:.1f}% of queries were optimized "
@@ -84,4 +84,64 @@ def query_recommendations(
             f"Query cache hit rate averages {average_cache_hit_percent:.1f}% (below 50%).",
             "Cache misses repeat work that could be reused.",
             "Tune cache size or TTL."))
+    return found
+
+
+def cluster_recommendations(
+    *,
+    load_balance_score: float,
+    online_workers: int,
+    cluster_utilization_percent: float,
+    workers_not_healthy: int,
+    total_workers: int,
+    average_network_latency_ms: float,
+) -> List[PerformanceRecommendation]:
+    """Rules on cluster figures: load balance, utilization, unhealthy workers, network latency."""
+    found: List[PerformanceRecommendation] = []
+    if online_workers >= 2 and load_balance_score < 70:
+        found.append(PerformanceRecommendation(
+            "poor_load_balance", "medium",
+            f"Load balance score is {load_balance_score:.0f} (below 70).",
+            "Busy workers slow every query that waits for their fragments.",
+            "Review data distribution; redistribute queries or add workers."))
+    if cluster_utilization_percent > 85:
+        found.append(PerformanceRecommendation(
+            "high_cluster_utilization", "high",
+            f"Cluster utilization is {cluster_utilization_percent:.1f}% (above 85%).",
+            "Little headroom is left for peaks; queries will queue.",
+            "Scale up worker resources or add workers."))
+    if workers_not_healthy > 0:
+        found.append(PerformanceRecommendation(
+            "unhealthy_workers", "high",
+            f"{workers_not_healthy} of {total_workers} workers are not healthy.",
+            "The cluster runs with reduced capacity and redundancy.",
+            "Check the workers' status issues, logs and hosts; restart or replace them."))
+    if average_network_latency_ms > 50:
+        found.append(PerformanceRecommendation(
+            "high_network_latency", "medium",
+            f"Average network latency is {average_network_latency_ms:.0f} ms (above 50 ms).",
+            "Fragments wait on the network instead of computing.",
+            "Optimize network configuration; place workers closer to their data."))
+    return found
+
+
+def worker_recommendations(worker_id: str, cpu_percent: float, memory_percent: float,
+                           cache_hits: int, cache_misses: int) -> List[PerformanceRecommendation]:
+    """The tuning guide for one worker: CPU > 85 %, memory > 80 %, cache hit rate < 50 %."""
+    found: List[PerformanceRecommendation] = []
+    if cpu_percent > 85:
+        found.append(PerformanceRecommendation(
+            "high_cpu_usage", "high", f"Worker {worker_id} CPU usage is {cpu_percent:.1f}% (above 85%).",
+            "A saturated worker slows the fragments placed on it.", "Scale up or add workers."))
+    if memory_percent > 80:
+        found.append(PerformanceRecommendation(
+            "high_memory_usage", "medium",
+            f"Worker {worker_id} memory usage is {memory_percent:.1f}% (above 80%).",
+            "The worker risks swapping or being killed.", "Increase worker memory limits."))
+    lookups = cache_hits + cache_misses
+    if lookups and 100.0 * cache_hits / lookups < 50:
+        found.append(PerformanceRecommendation(
+            "low_cache_hit_rate", "medium",
+            f"Worker {worker_id} cache hit rate is {100.0 * cache_hits / lookups:.1f}% (below 50%).",
+            "Cache misses repeat work that could be reused.", "Tune cache size or TTL."))
     return found

@@ -1,0 +1,117 @@
+"""Non-blocking psutil sampling of one process and of a data path's disk."""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import psutil
+
+log = logging.getLogger(__name__)
+
+PidProvider = Callable[[], Optional[int]]
+
+
+@dataclass(frozen=True)
+class ResourceSample:
+    """One reading of a process and its data path; status is ok, process_gone, access_denied or not_sampled."""
+
+    status: str = "not_sampled"
+    cpu_percent: float = 0.0
+    memory_bytes: int = 0
+    memory_percent: float = 0.0
+    open_fds: int = 0
+    connections: int = 0
+    threads: int = 0
+    disk_used_bytes: int = 0
+    disk_total_bytes: int = 0
+    disk_percent: float = 0.0
+    pid: Optional[int] = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the process was read."""
+        return self.status == "ok"
+
+
+class ProcessSampler:
+    """Samples a process (this one by default) without sleeping.
+
+    CPU percent is measured since the previous call (`cpu_percent(interval=None)`), so the
+    first sample of a process reports 0.0. With `pid_provider`, a vanished process is looked
+    up again on the next sample.
+    """
+
+    def __init__(self, pid: Optional[int] = None, pid_provider: Optional[PidProvider] = None,
+                 data_path: Optional[str] = None):
+        if pid is not None and pid_provider is not None:
+            raise ValueError("give either pid or pid_provider, not both")
+        self.data_path = data_path
+        self._pid_provider = pid_provider
+        self._pid = os.getpid() if pid is None and pid_provider is None else pid
+        self._process: Optional[psutil.Process] = None
+        self._total_memory = psutil.virtual_memory().total
+        self._lock = threading.Lock()
+        self._disk_error_logged = False
+
+    def _resolve(self) -> Optional[psutil.Process]:
+        """The live Process, created or re-resolved when needed (raises psutil.Error)."""
+        if self._process is not None and (self._pid_provider is None or self._process.is_running()):
+            return self._process
+        pid = self._pid_provider() if self._pid_provider is not None else self._pid
+        if pid is None:
+            return None
+        self._process = psutil.Process(pid)
+        self._process.cpu_percent(interval=None)  # prime: the next call measures from here
+        return self._process
+
+    def sample(self) -> ResourceSample:
+        """Read the process and the disk; a vanished or forbidden process sets the status, never raises."""
+        with self._lock:
+            disk = self._disk()
+            try:
+                process = self._resolve()
+                if process is None:
+                    return ResourceSample(status="process_gone", **disk)
+                return self._read(process, disk)
+            except psutil.NoSuchProcess:
+                status = "process_gone"
+            except psutil.AccessDenied:
+                status = "access_denied"
+            except psutil.Error as error:
+                log.warning("cannot sample process %s: %s", self._pid, error)
+                status = "process_gone"
+            pid = self._process.pid if self._process is not None else self._pid
+            if status == "process_gone" and self._pid_provider is not None:
+                self._process = None
+            return ResourceSample(status=status, pid=pid, **disk)
+
+    def _read(self, process: psutil.Process, disk: dict) -> ResourceSample:
+        with process.oneshot():
+            if not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
+                raise psutil.NoSuchProcess(process.pid)
+            cpu = process.cpu_percent(interval=None)
+            rss = process.memory_info().rss
+            threads = process.num_threads()
+            fds = process.num_fds() if hasattr(process, "num_fds") else process.num_handles()
+        connections = len(process.net_connections(kind="inet"))
+        return ResourceSample(
+            status="ok", cpu_percent=cpu, memory_bytes=rss,
+            memory_percent=100.0 * rss / self._total_memory if self._total_memory else 0.0,
+            open_fds=fds, connections=connections, threads=threads, pid=process.pid, **disk,
+        )
+
+    def _disk(self) -> dict:
+        if not self.data_path:
+            return {}
+        try:
+            usage = psutil.disk_usage(self.data_path)
+        except OSError as error:
+            if not self._disk_error_logged:
+                log.warning("cannot read disk usage of %s: %s", self.data_path, error)
+                self._disk_error_logged = True
+            return {}
+        self._disk_error_logged = False
+        return {"disk_used_bytes": usage.used, "disk_total_bytes": usage.total, "disk_percent": usage.percent}

@@ -1,0 +1,161 @@
+"""Plain snapshots of one worker: health, performance, resources, queries, cache, network, errors."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Dict, List, Optional
+
+from .jsonutil import milliseconds, to_jsonable
+
+
+@dataclass(frozen=True)
+class WorkerVitals:
+    """The few numbers health, load and alerts need; cheap enough to read on every scrape."""
+
+    worker_id: str
+    status: str
+    issues: List[str]
+    seconds_since_heartbeat: float
+    uptime_seconds: float
+    cpu_percent: float
+    memory_bytes: int
+    memory_percent: float
+    active_queries: int
+    load: float
+    total_queries: int
+    successful_queries: int
+    cache_hits: int
+    cache_misses: int
+    process_status: str
+
+
+@dataclass
+class WorkerHealthStatus:
+    """Health state, why, and how long since the worker was last heard from."""
+
+    status: str
+    last_check: datetime
+    message: str
+    uptime: timedelta
+    issues: List[str]
+    seconds_since_heartbeat: float
+
+
+@dataclass
+class WorkerPerformanceStats:
+    """Rates and latency percentiles; a percentile is None before the first query."""
+
+    queries_per_second: float
+    average_response_time: timedelta
+    throughput_mbps: float
+    latency_p50: Optional[timedelta]
+    latency_p95: Optional[timedelta]
+    latency_p99: Optional[timedelta]
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON form: every duration as `<key>_ms`, null when unknown."""
+        return {
+            "queries_per_second": self.queries_per_second,
+            "average_response_time_ms": milliseconds(self.average_response_time),
+            "throughput_mbps": self.throughput_mbps,
+            **{f"latency_{q}_ms": None if value is None else milliseconds(value)
+               for q, value in (("p50", self.latency_p50), ("p95", self.latency_p95), ("p99", self.latency_p99))},
+        }
+
+
+@dataclass
+class WorkerResourceStats:
+    """The last psutil sample of the worker's process and data path."""
+
+    cpu_usage_percent: float
+    memory_usage_mb: float
+    memory_usage_percent: float
+    disk_usage_mb: float
+    disk_usage_percent: float
+    active_connections: int
+    open_file_descriptors: int
+    threads: int
+    process_status: str
+
+
+@dataclass
+class WorkerQueryStats:
+    """Query (fragment) counts since start; unmatched_ends counts ends without a start."""
+
+    total_queries: int
+    active_queries: int
+    successful_queries: int
+    failed_queries: int
+    success_rate_percent: float
+    rows_processed: int
+    bytes_processed: int
+    unmatched_ends: int
+
+
+@dataclass
+class WorkerCacheStats:
+    """Cache lookups, evictions and size."""
+
+    cache_hits: int
+    cache_misses: int
+    hit_rate_percent: float
+    cache_size_mb: float
+    eviction_count: int
+
+
+@dataclass
+class WorkerNetworkStats:
+    """Network counters; network_latency is the mean reported latency."""
+
+    bytes_received: int
+    bytes_sent: int
+    requests_received: int
+    responses_sent: int
+    network_latency: timedelta
+    latency_samples: int
+    bytes_per_second: float
+
+
+@dataclass(frozen=True)
+class WorkerError:
+    """One recorded error."""
+
+    timestamp: datetime
+    error: str
+    query: str
+    severity: str
+
+
+@dataclass(frozen=True)
+class PerformanceAlert:
+    """An alert raised by one worker's rules."""
+
+    worker_id: str
+    type: str
+    severity: str
+    message: str
+    timestamp: datetime
+
+    def to_dict(self) -> Dict[str, Any]:
+        return to_jsonable(self)
+
+
+@dataclass
+class WorkerStats:
+    """Everything one worker monitor knows, at one moment."""
+
+    worker_id: str
+    status: WorkerHealthStatus
+    performance: WorkerPerformanceStats
+    resource_utilization: WorkerResourceStats
+    query_stats: WorkerQueryStats
+    cache_stats: WorkerCacheStats
+    network_stats: WorkerNetworkStats
+    recent_errors: List[WorkerError] = field(default_factory=list)
+    load: float = 0.0
+
+    def to_dict(self) -> Dict[str, Any]:
+        """JSON form with the original's keys (durations as `_ms`, times ISO)."""
+        data = to_jsonable(self)
+        data["performance"] = self.performance.to_dict()
+        return data

@@ -1,0 +1,328 @@
+"""One worker's monitoring: query, cache, network and error counters, psutil samples, health."""
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Deque, Dict, List, Optional
+
+from . import health
+from .health import Thresholds
+from .metrics import Counter, MetricsRegistry, TIMER_BUCKETS
+from .sampling import PidProvider, ProcessSampler, ResourceSample
+from .stats import SlidingWindowCounter, percent
+from .worker_models import (PerformanceAlert, WorkerCacheStats, WorkerError, WorkerHealthStatus,
+                            WorkerNetworkStats, WorkerPerformanceStats, WorkerQueryStats,
+                            WorkerResourceStats, WorkerStats, WorkerVitals)
+
+log = logging.getLogger(__name__)
+
+MIB = 1024 * 1024
+SEVERITIES = ("info", "warning", "error", "critical")
+FRAGMENT_DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class WorkerMonitor:
+    """Monitors one worker; Prometheus series carry its worker_id, snapshots come from get_worker_stats()."""
+
+    def __init__(self, worker_id: str, registry: Optional[MetricsRegistry] = None,
+                 thresholds: Optional[Thresholds] = None, *, pid: Optional[int] = None,
+                 pid_provider: Optional[PidProvider] = None, data_path: Optional[str] = ".",
+                 sampler: Optional[ProcessSampler] = None, clock: Callable[[], float] = time.monotonic,
+                 error_history: int = 100, window_seconds: float = 60.0):
+        if not worker_id:
+            raise ValueError("worker_id must not be empty")
+        self.worker_id = worker_id
+        self.registry = registry or MetricsRegistry()
+        self.thresholds = thresholds or health.DEFAULT_THRESHOLDS
+        self._sampler = sampler or ProcessSampler(pid=pid, pid_provider=pid_provider, data_path=data_path)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._started = self._last_seen = clock()
+        self._active: Dict[str, float] = {}
+        self._queries = {"success": 0, "failed": 0}
+        self._rows = self._bytes = self._unmatched = self._timed = 0
+        self._duration_sum = 0.0
+        self._cache = {"hits": 0, "misses": 0, "evictions": 0, "size": 0}
+        self._net = {"received": 0, "sent": 0, "requests": 0, "responses": 0, "latencies": 0}
+        self._latency_sum = 0.0
+        self._qps = SlidingWindowCounter(window_seconds, clock)
+        self._throughput = SlidingWindowCounter(window_seconds, clock)
+        self._net_rate = SlidingWindowCounter(window_seconds, clock)
+        self._errors: Deque[WorkerError] = deque(maxlen=error_history)
+        self._critical_times: Deque[float] = deque(maxlen=error_history)
+        self._sample = ResourceSample()
+        self._logged_status = "healthy"
+        self._sampling_stop: Optional[threading.Event] = None
+        self._sampling_thread: Optional[threading.Thread] = None
+        self._create_metrics()
+        from .collectors import worker_collector
+
+        worker_collector(self.registry).add(self)
+
+    def _create_metrics(self) -> None:
+        r, wid = self.registry, {"worker_id": self.worker_id}
+        self._m_queries = {status: r.counter("worker_queries_total", "Queries (fragments) finished on a worker, "
+                                             "by status (success or failed).", {**wid, "status": status})
+                           for status in ("success", "failed")}
+        self._m_active = r.gauge("worker_queries_active", "Queries (fragments) running on a worker.", wid)
+        self._m_duration = r.histogram("worker_query_duration_seconds", FRAGMENT_DURATION_BUCKETS,
+                                       "Duration of queries (fragments) on a worker.", wid)
+        self._m_rows = r.counter("worker_rows_processed_total", "Rows processed by a worker.", wid)
+        self._m_bytes = r.counter("worker_processed_bytes_total", "Bytes processed by a worker.", wid)
+        self._m_hits = r.counter("worker_cache_hits_total", "Cache hits on a worker.", wid)
+        self._m_misses = r.counter("worker_cache_misses_total", "Cache misses on a worker.", wid)
+        self._m_evictions = r.counter("worker_cache_evictions_total", "Cache evictions on a worker.", wid)
+        self._m_cache_size = r.gauge("worker_cache_size_bytes", "Size of a worker's cache.", wid)
+        self._m_errors = {s: r.counter("worker_errors_total", "Errors recorded by a worker, by severity.",
+                                       {**wid, "severity": s}) for s in SEVERITIES}
+        self._m_received = r.counter("worker_network_received_bytes_total", "Bytes a worker received.", wid)
+        self._m_sent = r.counter("worker_network_sent_bytes_total", "Bytes a worker sent.", wid)
+        self._m_requests = r.counter("worker_network_requests_total", "Network requests a worker received.", wid)
+        self._m_latency = r.histogram("worker_network_latency_seconds", TIMER_BUCKETS,
+                                      "Network latency reported by a worker.", wid)
+        self._m_resources = {
+            "cpu": r.gauge("worker_cpu_usage_percent", "CPU usage of a worker's process, percent of one core "
+                           "(may exceed 100 on several cores).", wid),
+            "mem": r.gauge("worker_memory_usage_bytes", "Resident memory of a worker's process.", wid),
+            "mem_pct": r.gauge("worker_memory_usage_percent", "Resident memory of a worker's process, "
+                               "percent of the machine's total memory.", wid),
+            "disk": r.gauge("worker_disk_usage_bytes", "Used bytes on the file system of a worker's data path.", wid),
+            "disk_pct": r.gauge("worker_disk_usage_percent", "Used share of the file system of a worker's "
+                                "data path, percent.", wid),
+            "fds": r.gauge("worker_open_fds", "Open file descriptors of a worker's process.", wid),
+            "conns": r.gauge("worker_connections", "Open inet connections of a worker's process.", wid),
+            "threads": r.gauge("worker_threads", "Threads of a worker's process.", wid),
+        }
+        self._m_up = r.gauge("worker_process_up", "1 when the last sample of a worker's process succeeded.", wid)
+
+    def _touch(self) -> float:
+        now = self._clock()
+        self._last_seen = now
+        return now
+
+    def record_query_start(self, query_id: str) -> None:
+        """A query (fragment) started on this worker."""
+        with self._lock:
+            self._active[query_id] = self._touch()
+            self._m_active.set(len(self._active))
+
+    def record_query_end(self, query_id: str, success: bool, rows_processed: int = 0,
+                         bytes_processed: int = 0) -> None:
+        """A query ended; without a matching start it is counted and logged, and gets no duration."""
+        _check_amounts(rows_processed=rows_processed, bytes_processed=bytes_processed)
+        with self._lock:
+            now = self._touch()
+            started = self._active.pop(query_id, None)
+            status = "success" if success else "failed"
+            self._queries[status] += 1
+            self._rows += int(rows_processed)
+            self._bytes += int(bytes_processed)
+            self._qps.add()
+            self._throughput.add(bytes_processed)
+            if started is None:
+                self._unmatched += 1
+            else:
+                self._timed += 1
+                self._duration_sum += now - started
+            self._m_active.set(len(self._active))
+        if started is None:
+            log.warning("worker %s: end of query %r without a start", self.worker_id, query_id)
+        else:
+            self._m_duration.observe(now - started)
+        self._m_queries[status].inc()
+        self._m_rows.inc(rows_processed)
+        self._m_bytes.inc(bytes_processed)
+
+    def record_cache_hit(self) -> None:
+        self._count_cache("hits", self._m_hits)
+
+    def record_cache_miss(self) -> None:
+        self._count_cache("misses", self._m_misses)
+
+    def record_cache_eviction(self) -> None:
+        self._count_cache("evictions", self._m_evictions)
+
+    def _count_cache(self, key: str, metric: Counter) -> None:
+        with self._lock:
+            self._touch()
+            self._cache[key] += 1
+        metric.inc()
+
+    def set_cache_size(self, size_bytes: int) -> None:
+        """Current cache size in bytes."""
+        _check_amounts(size_bytes=size_bytes)
+        with self._lock:
+            self._cache["size"] = int(size_bytes)
+        self._m_cache_size.set(size_bytes)
+
+    def record_error(self, err: BaseException | str, query: str = "", severity: str = "error") -> None:
+        """Keep the error in a bounded history; critical errors degrade health for a while."""
+        if severity not in SEVERITIES:
+            raise ValueError(f"unknown severity {severity!r}; expected one of {', '.join(SEVERITIES)}")
+        message = str(err) or type(err).__name__
+        with self._lock:
+            now = self._touch()
+            self._errors.append(WorkerError(datetime.now(timezone.utc), message, query, severity))
+            if severity == "critical":
+                self._critical_times.append(now)
+        self._m_errors[severity].inc()
+
+    def record_network_activity(self, bytes_received: int, bytes_sent: int,
+                                latency: float | timedelta | None = None) -> None:
+        """Bytes in and out of one exchange; a request is counted when bytes came in, a response when bytes went out."""
+        seconds = latency.total_seconds() if isinstance(latency, timedelta) else latency
+        _check_amounts(bytes_received=bytes_received, bytes_sent=bytes_sent, latency=seconds or 0)
+        with self._lock:
+            self._touch()
+            self._net["received"] += int(bytes_received)
+            self._net["sent"] += int(bytes_sent)
+            self._net["requests"] += bytes_received > 0
+            self._net["responses"] += bytes_sent > 0
+            self._net_rate.add(bytes_received + bytes_sent)
+            if seconds is not None:
+                self._net["latencies"] += 1
+                self._latency_sum += seconds
+        self._m_received.inc(bytes_received)
+        self._m_sent.inc(bytes_sent)
+        if bytes_received > 0:
+            self._m_requests.inc()
+        if seconds is not None:
+            self._m_latency.observe(seconds)
+
+    def heartbeat(self) -> None:
+        """The worker is alive."""
+        with self._lock:
+            self._touch()
+        self._note_status()
+
+    def update_resource_metrics(self) -> ResourceSample:
+        """Sample the process and data path now, without sleeping (the first CPU figure is 0.0)."""
+        sample = self._sampler.sample()
+        with self._lock:
+            self._sample = sample
+        g = self._m_resources
+        for key, value in (("cpu", sample.cpu_percent), ("mem", sample.memory_bytes),
+                           ("mem_pct", sample.memory_percent), ("disk", sample.disk_used_bytes),
+                           ("disk_pct", sample.disk_percent), ("fds", sample.open_fds),
+                           ("conns", sample.connections), ("threads", sample.threads)):
+            g[key].set(value)
+        self._m_up.set(1 if sample.ok else 0)
+        self._note_status()
+        return sample
+
+    def start_sampling(self, interval: float = 5.0) -> None:
+        """Call update_resource_metrics() every `interval` seconds in a daemon thread."""
+        if interval <= 0:
+            raise ValueError("interval must be positive")
+        if self._sampling_thread is not None:
+            raise RuntimeError("sampling already started")
+        stop = self._sampling_stop = threading.Event()
+
+        def loop() -> None:
+            while not stop.is_set():
+                try:
+                    self.update_resource_metrics()
+                except Exception:  # keep sampling; the next round may succeed
+                    log.exception("worker %s: resource sampling failed", self.worker_id)
+                stop.wait(interval)
+
+        self._sampling_thread = threading.Thread(target=loop, name=f"sampler-{self.worker_id}", daemon=True)
+        self._sampling_thread.start()
+
+    def stop_sampling(self, timeout: float = 5.0) -> None:
+        """Stop the sampling thread and wait for it."""
+        if self._sampling_thread is None or self._sampling_stop is None:
+            return
+        self._sampling_stop.set()
+        self._sampling_thread.join(timeout)
+        self._sampling_thread = self._sampling_stop = None
+
+    def close(self) -> None:
+        """Stop sampling and leave the scrape-time collector (the counters stay in the registry)."""
+        self.stop_sampling()
+        from .collectors import worker_collector
+
+        worker_collector(self.registry).remove(self)
+
+    def vitals(self) -> WorkerVitals:
+        """Health, load and alert inputs; reads only, safe for scrape-time collectors."""
+        with self._lock:
+            now = self._clock()
+            sample, active, since = self._sample, len(self._active), now - self._last_seen
+            window = self.thresholds.critical_error_window_seconds
+            critical = sum(1 for moment in self._critical_times if now - moment <= window)
+            success, failed = self._queries["success"], self._queries["failed"]
+            hits, misses, uptime = self._cache["hits"], self._cache["misses"], now - self._started
+        status, issues = health.worker_health(sample.cpu_percent, sample.memory_bytes, since, critical,
+                                              sample.status, self.thresholds)
+        return WorkerVitals(self.worker_id, status, issues, since, uptime, sample.cpu_percent,
+                            sample.memory_bytes, sample.memory_percent, active,
+                            health.worker_load(sample.cpu_percent, sample.memory_percent, active),
+                            success + failed, success, hits, misses, sample.status)
+
+    def _note_status(self, vitals: Optional[WorkerVitals] = None) -> WorkerVitals:
+        """Log a status change once."""
+        vitals = vitals or self.vitals()
+        with self._lock:
+            previous, self._logged_status = self._logged_status, vitals.status
+        if previous != vitals.status:
+            level = logging.INFO if vitals.status == "healthy" else logging.WARNING
+            log.log(level, "worker %s: %s -> %s %s", self.worker_id, previous, vitals.status, vitals.issues)
+        return vitals
+
+    def get_worker_stats(self) -> WorkerStats:
+        """Snapshot of everything; resources come from the last sample (no psutil call here)."""
+        vitals = self._note_status()
+        with self._lock:
+            sample, errors = self._sample, list(self._errors)
+            queries, cache, net = dict(self._queries), dict(self._cache), dict(self._net)
+            rows, bytes_, unmatched = self._rows, self._bytes, self._unmatched
+            average = self._duration_sum / self._timed if self._timed else 0.0
+            latency = self._latency_sum / net["latencies"] if net["latencies"] else 0.0
+            qps, throughput, net_rate = self._qps.rate(), self._throughput.rate(), self._net_rate.rate()
+        total = queries["success"] + queries["failed"]
+        return WorkerStats(
+            worker_id=self.worker_id,
+            status=WorkerHealthStatus(vitals.status, datetime.now(timezone.utc),
+                                      "; ".join(vitals.issues) or "Worker is healthy",
+                                      timedelta(seconds=vitals.uptime_seconds), vitals.issues,
+                                      vitals.seconds_since_heartbeat),
+            performance=WorkerPerformanceStats(qps, timedelta(seconds=average), throughput / MIB,
+                                               *(self._latency_quantile(q) for q in (0.5, 0.95, 0.99))),
+            resource_utilization=WorkerResourceStats(
+                sample.cpu_percent, sample.memory_bytes / MIB, sample.memory_percent,
+                sample.disk_used_bytes / MIB, sample.disk_percent, sample.connections, sample.open_fds,
+                sample.threads, sample.status),
+            query_stats=WorkerQueryStats(total, vitals.active_queries, queries["success"], queries["failed"],
+                                         percent(queries["success"], total), rows, bytes_, unmatched),
+            cache_stats=WorkerCacheStats(cache["hits"], cache["misses"],
+                                         percent(cache["hits"], cache["hits"] + cache["misses"]),
+                                         cache["size"] / MIB, cache["evictions"]),
+            network_stats=WorkerNetworkStats(net["received"], net["sent"], net["requests"], net["responses"],
+                                             timedelta(seconds=latency), net["latencies"], net_rate),
+            recent_errors=errors[::-1],
+            load=vitals.load,
+        )
+
+    def _latency_quantile(self, q: float) -> Optional[timedelta]:
+        seconds = self._m_duration.quantile(q)
+        return None if math.isnan(seconds) else timedelta(seconds=seconds)
+
+    def check_performance_alerts(self, vitals: Optional[WorkerVitals] = None) -> List[PerformanceAlert]:
+        """high_cpu, high_memory, low_cache_hit_rate and high_failure_rate alerts that fire now."""
+        v = vitals or self._note_status()
+        now = datetime.now(timezone.utc)
+        return [PerformanceAlert(self.worker_id, f.type, f.severity, f.message, now)
+                for f in health.worker_alerts(v.cpu_percent, v.memory_percent, v.cache_hits, v.cache_misses,
+                                              v.total_queries, v.successful_queries, self.thresholds)]
+
+
+def _check_amounts(**amounts: float) -> None:
+    """Reject negative amounts before any state changes."""
+    for name, value in amounts.items():
+        if value < 0:
+            raise ValueError(f"{name} must not be negative, got {value}")
