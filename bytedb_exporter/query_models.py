@@ -1,26 +1,27 @@
 """Plain snapshots of query monitoring: one finished query, totals, grouped SQL."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, Optional
 
-from .jsonutil import to_jsonable
+from .jsonutil import iso, to_jsonable
 
 
-@dataclass
+@dataclass(slots=True)
 class QueryMetrics:
-    """Everything measured about one finished query."""
+    """Everything measured about one finished query.
+
+    Raw seconds are stored; the timedelta/datetime views are computed on access, which keeps
+    the hot path of `QueryExecution.finish()` cheap.
+    """
 
     query_id: str
     sql: str
     query_type: str
-    start_time: datetime
-    end_time: datetime
-    total_duration: timedelta
-    planning_duration: timedelta
-    execution_duration: timedelta
-    aggregation_duration: timedelta
+    start_timestamp: float
+    total_seconds: float
+    phase_seconds: Dict[str, float]
     workers_used: int
     fragments_executed: int
     rows_processed: int
@@ -30,16 +31,73 @@ class QueryMetrics:
     original_cost: float
     optimized_cost: float
     cost_reduction: float
-    error_occurred: bool
     error_message: str
-    network_latency: timedelta
-    coordination_overhead: timedelta
+    network_latency_seconds: float
+
+    @property
+    def error_occurred(self) -> bool:
+        return bool(self.error_message)
+
+    @property
+    def start_time(self) -> datetime:
+        return datetime.fromtimestamp(self.start_timestamp, timezone.utc)
+
+    @property
+    def end_time(self) -> datetime:
+        return datetime.fromtimestamp(self.start_timestamp + self.total_seconds, timezone.utc)
+
+    @property
+    def total_duration(self) -> timedelta:
+        return timedelta(seconds=self.total_seconds)
+
+    @property
+    def planning_duration(self) -> timedelta:
+        return timedelta(seconds=self.phase_seconds.get("planning", 0.0))
+
+    @property
+    def execution_duration(self) -> timedelta:
+        return timedelta(seconds=self.phase_seconds.get("execution", 0.0))
+
+    @property
+    def aggregation_duration(self) -> timedelta:
+        return timedelta(seconds=self.phase_seconds.get("aggregation", 0.0))
+
+    @property
+    def coordination_overhead(self) -> timedelta:
+        return timedelta(seconds=self.phase_seconds.get("coordination", 0.0))
+
+    @property
+    def network_latency(self) -> timedelta:
+        return timedelta(seconds=self.network_latency_seconds)
 
     def to_dict(self) -> Dict[str, Any]:
-        """JSON form: durations as `_ms`, times ISO; error_message only when set."""
-        data = to_jsonable(self)
-        if not self.error_message:
-            data.pop("error_message")
+        """JSON form with the original's keys: durations as `_ms`, times ISO; error_message only when set."""
+        phases = self.phase_seconds
+        data: Dict[str, Any] = {
+            "query_id": self.query_id,
+            "sql": self.sql,
+            "query_type": self.query_type,
+            "start_time": iso(self.start_time),
+            "end_time": iso(self.end_time),
+            "total_duration_ms": self.total_seconds * 1000,
+            "planning_duration_ms": phases.get("planning", 0.0) * 1000,
+            "execution_duration_ms": phases.get("execution", 0.0) * 1000,
+            "aggregation_duration_ms": phases.get("aggregation", 0.0) * 1000,
+            "workers_used": self.workers_used,
+            "fragments_executed": self.fragments_executed,
+            "rows_processed": self.rows_processed,
+            "bytes_transferred": self.bytes_transferred,
+            "cache_hit_rate": self.cache_hit_rate,
+            "optimization_applied": self.optimization_applied,
+            "original_cost": self.original_cost,
+            "optimized_cost": self.optimized_cost,
+            "cost_reduction": self.cost_reduction,
+            "error_occurred": self.error_occurred,
+            "network_latency_ms": self.network_latency_seconds * 1000,
+            "coordination_overhead_ms": phases.get("coordination", 0.0) * 1000,
+        }
+        if self.error_message:
+            data["error_message"] = self.error_message
         return data
 
 
@@ -69,14 +127,22 @@ class TopQueryInfo:
 
     sql: str
     execution_count: int = 0
-    total_duration: timedelta = field(default_factory=timedelta)
+    total_seconds: float = 0.0
     total_rows_processed: int = 0
     failed_count: int = 0
-    last_execution: Optional[datetime] = None
+    last_timestamp: float = 0.0
+
+    @property
+    def last_execution(self) -> Optional[datetime]:
+        return datetime.fromtimestamp(self.last_timestamp, timezone.utc) if self.execution_count else None
+
+    @property
+    def total_duration(self) -> timedelta:
+        return timedelta(seconds=self.total_seconds)
 
     @property
     def average_duration(self) -> timedelta:
-        return self.total_duration / self.execution_count if self.execution_count else timedelta()
+        return timedelta(seconds=self.total_seconds / self.execution_count if self.execution_count else 0.0)
 
     @property
     def average_rows_processed(self) -> float:

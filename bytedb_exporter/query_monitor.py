@@ -4,20 +4,18 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional
 
 from .metrics import MetricsRegistry, TIMER_BUCKETS, merge_histograms
+from .query_execution import PHASES, QueryExecution
 from .query_models import QueryMetrics, QueryStats, TopQueryInfo
-from .sqltext import QUERY_TYPES, classify_sql, label_for_query_type, normalize_sql
+from .sqltext import QUERY_TYPES, label_for_query_type, normalize_sql
 from .stats import SlidingWindowCounter, percent
 
 log = logging.getLogger(__name__)
 
-PHASES = ("planning", "execution", "aggregation", "coordination")
 DURATION_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 ROWS_BUCKETS = (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
 BYTES_BUCKETS = tuple(float(1024 * 4 ** i) for i in range(9)) + (100.0 * 1024 * 1024,)
@@ -25,148 +23,6 @@ COST_REDUCTION_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.9
 FRAGMENT_BUCKETS = (1, 2, 3, 5, 8, 10, 20, 50)
 WORKER_BUCKETS = (1, 2, 3, 4, 5, 8, 10, 15, 20)
 RATIO_BUCKETS = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
-
-
-class QueryExecution:
-    """One query being monitored; its phase timings belong to it alone."""
-
-    def __init__(self, monitor: "QueryMonitor", query_id: str, sql: str):
-        self._monitor = monitor
-        self.query_id = query_id
-        self.sql = sql
-        self.query_type: Optional[str] = None
-        self.start_time = datetime.now(timezone.utc)
-        self._started = time.perf_counter()
-        self._phase_started: Dict[str, float] = {}
-        self.phase_seconds: Dict[str, float] = {}
-        self.workers_used = 0
-        self.fragments_executed = 0
-        self.rows_processed = 0
-        self.bytes_transferred = 0
-        self.cache_hit_rate: Optional[float] = None
-        self.optimization_applied = False
-        self.original_cost = 0.0
-        self.optimized_cost = 0.0
-        self.error_message = ""
-        self.network_latency = 0.0
-        self.result: Optional[QueryMetrics] = None
-
-    def set_query_type(self, query_type: str) -> None:
-        """SELECT, SELECT_AGGREGATE, ...; unknown types are labelled OTHER in Prometheus."""
-        self.query_type = query_type
-
-    def start_phase(self, name: str) -> None:
-        """Start timing a phase (planning, execution, aggregation or coordination)."""
-        if name not in PHASES:
-            raise ValueError(f"unknown phase {name!r}; expected one of {', '.join(PHASES)}")
-        self._phase_started[name] = time.perf_counter()
-
-    def end_phase(self, name: str) -> None:
-        """Stop timing a phase; repeated phases add up."""
-        started = self._phase_started.pop(name, None)
-        if started is None:
-            raise RuntimeError(f"phase {name!r} was not started")
-        self.phase_seconds[name] = self.phase_seconds.get(name, 0.0) + time.perf_counter() - started
-
-    @contextlib.contextmanager
-    def phase(self, name: str) -> Iterator["QueryExecution"]:
-        """`with execution.phase("planning"):` times the block."""
-        self.start_phase(name)
-        try:
-            yield self
-        finally:
-            self.end_phase(name)
-
-    def start_planning(self) -> None:
-        self.start_phase("planning")
-
-    def end_planning(self) -> None:
-        self.end_phase("planning")
-
-    def start_execution(self) -> None:
-        self.start_phase("execution")
-
-    def end_execution(self) -> None:
-        self.end_phase("execution")
-
-    def start_aggregation(self) -> None:
-        self.start_phase("aggregation")
-
-    def end_aggregation(self) -> None:
-        self.end_phase("aggregation")
-
-    def start_coordination(self) -> None:
-        self.start_phase("coordination")
-
-    def end_coordination(self) -> None:
-        self.end_phase("coordination")
-
-    def set_worker_info(self, workers_used: int, fragments_executed: int) -> None:
-        self.workers_used = int(workers_used)
-        self.fragments_executed = int(fragments_executed)
-
-    def set_data_info(self, rows_processed: int, bytes_transferred: int) -> None:
-        self.rows_processed = int(rows_processed)
-        self.bytes_transferred = int(bytes_transferred)
-
-    def set_optimization_info(self, applied: bool, original_cost: float, optimized_cost: float) -> None:
-        self.optimization_applied = bool(applied)
-        self.original_cost = float(original_cost)
-        self.optimized_cost = float(optimized_cost)
-
-    def set_cache_info(self, hit_rate_percent: float) -> None:
-        """Cache hit rate of this query in percent (0..100)."""
-        if not 0 <= hit_rate_percent <= 100:
-            raise ValueError(f"cache hit rate must be 0..100 percent, got {hit_rate_percent}")
-        self.cache_hit_rate = float(hit_rate_percent)
-
-    def set_network_latency(self, latency: float | timedelta) -> None:
-        """Network latency of this query (seconds or timedelta)."""
-        self.network_latency = latency.total_seconds() if isinstance(latency, timedelta) else float(latency)
-
-    def set_coordination_overhead(self, overhead: float | timedelta) -> None:
-        """Coordination overhead measured elsewhere (seconds or timedelta)."""
-        seconds = overhead.total_seconds() if isinstance(overhead, timedelta) else float(overhead)
-        self.phase_seconds["coordination"] = seconds
-
-    def set_error(self, error: BaseException | str) -> None:
-        """Mark the query failed with this error."""
-        self.error_message = str(error) or type(error).__name__
-
-    def finish(self) -> QueryMetrics:
-        """Stop the clock, record everything and return the query's metrics (once)."""
-        if self.result is not None:
-            raise RuntimeError(f"query {self.query_id!r} already finished")
-        total = time.perf_counter() - self._started
-        phases = self.phase_seconds
-        original, optimized = self.original_cost, self.optimized_cost
-        reduction = 100.0 * (original - optimized) / original if self.optimization_applied and original > 0 else 0.0
-        self.result = QueryMetrics(
-            query_id=self.query_id,
-            sql=self.sql,
-            query_type=self.query_type or classify_sql(self.sql),
-            start_time=self.start_time,
-            end_time=self.start_time + timedelta(seconds=total),
-            total_duration=timedelta(seconds=total),
-            planning_duration=timedelta(seconds=phases.get("planning", 0.0)),
-            execution_duration=timedelta(seconds=phases.get("execution", 0.0)),
-            aggregation_duration=timedelta(seconds=phases.get("aggregation", 0.0)),
-            workers_used=self.workers_used,
-            fragments_executed=self.fragments_executed,
-            rows_processed=self.rows_processed,
-            bytes_transferred=self.bytes_transferred,
-            cache_hit_rate=self.cache_hit_rate,
-            optimization_applied=self.optimization_applied,
-            original_cost=original,
-            optimized_cost=optimized,
-            cost_reduction=reduction,
-            error_occurred=bool(self.error_message),
-            error_message=self.error_message,
-            network_latency=timedelta(seconds=self.network_latency),
-            coordination_overhead=timedelta(seconds=phases.get("coordination", 0.0)),
-        )
-        self._monitor._record(self.result, total, phases, self.network_latency)
-        return self.result
 
 
 class QueryMonitor:
@@ -243,17 +99,20 @@ class QueryMonitor:
 
     def remove_listener(self, listener: Callable[[QueryMetrics], None]) -> None:
         with self._lock:
-            self._listeners = [item for item in self._listeners if item is not listener]
+            self._listeners = [item for item in self._listeners if item != listener]
 
-    def _record(self, metrics: QueryMetrics, total: float, phases: Dict[str, float], latency: float) -> None:
-        success_inc, failed_inc, duration = self._by_type[label_for_query_type(metrics.query_type)]
-        (failed_inc if metrics.error_occurred else success_inc)()
+    def _record(self, metrics: QueryMetrics) -> None:
+        entry = self._by_type.get(metrics.query_type) or self._by_type[label_for_query_type(metrics.query_type)]
+        success_inc, failed_inc, duration = entry
+        failed = bool(metrics.error_message)
+        (failed_inc if failed else success_inc)()
+        total = metrics.total_seconds
         duration.observe(total)
         self._active.dec()
-        for phase, seconds in phases.items():
+        for phase, seconds in metrics.phase_seconds.items():
             self._phase_histograms[phase].observe(seconds)
-        if latency:
-            self._network_latency.observe(latency)
+        if metrics.network_latency_seconds:
+            self._network_latency.observe(metrics.network_latency_seconds)
         self._rows.observe(metrics.rows_processed)
         self._bytes.observe(metrics.bytes_transferred)
         if metrics.workers_used:
@@ -269,7 +128,7 @@ class QueryMonitor:
         with self._lock:
             self._total += 1
             self._duration_sum += total
-            if metrics.error_occurred:
+            if failed:
                 self._failed_count += 1
                 self._failed.append(metrics)
             if metrics.optimization_applied:
@@ -291,10 +150,10 @@ class QueryMonitor:
         else:
             self._top.move_to_end(key)
         info.execution_count += 1
-        info.total_duration += metrics.total_duration
+        info.total_seconds += metrics.total_seconds
         info.total_rows_processed += metrics.rows_processed
-        info.failed_count += metrics.error_occurred
-        info.last_execution = metrics.end_time
+        info.failed_count += bool(metrics.error_message)
+        info.last_timestamp = metrics.start_timestamp + metrics.total_seconds
 
     def get_query_stats(self) -> QueryStats:
         """Totals since start, throughput over the sliding window."""
@@ -330,7 +189,7 @@ class QueryMonitor:
         """Normalized SQL texts ordered by total time spent, largest first."""
         with self._lock:
             infos = [TopQueryInfo(**vars(info)) for info in self._top.values()]
-        infos.sort(key=lambda info: info.total_duration, reverse=True)
+        infos.sort(key=lambda info: info.total_seconds, reverse=True)
         return infos[:max(limit, 0)]
 
     def duration_stats(self) -> Dict[str, Any]:

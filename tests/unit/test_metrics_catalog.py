@@ -1,0 +1,63 @@
+"""docs/metrics.md lists exactly the families a fully wired registry exposes."""
+import re
+from pathlib import Path
+
+from bytedb_exporter.metrics import MetricsRegistry
+from bytedb_exporter.query_monitor import QueryMonitor
+
+CATALOG = Path(__file__).resolve().parents[2] / "docs" / "metrics.md"
+EXPOSED_SUFFIX = {"counter": "_total", "info": "_info"}
+
+
+def catalog_rows():
+    text = CATALOG.read_text()
+    table = text.split("<!-- catalog:start -->")[1].split("<!-- catalog:end -->")[0]
+    rows = {}
+    for line in table.strip().splitlines()[2:]:
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        name, kind, _unit, labels, help_text = cells[:5]
+        rows[name] = (kind, tuple(sorted(l.strip() for l in labels.split(",") if l.strip())), help_text)
+    return rows
+
+
+def wired_registry():
+    """A registry holding every monitor the exporter can run (those that exist so far)."""
+    registry = MetricsRegistry()
+    QueryMonitor(registry)
+    try:
+        from bytedb_exporter.coordinator_monitor import CoordinatorMonitor
+        from bytedb_exporter.worker_monitor import WorkerMonitor
+    except ImportError:
+        return registry
+    coordinator = CoordinatorMonitor(registry=registry)
+    worker = WorkerMonitor("worker-1", registry=registry)
+    worker.heartbeat()
+    coordinator.register_worker("worker-1", worker)
+    coordinator.record_query_start("q", 2, 1)
+    coordinator.record_query_end("q", True)
+    return registry
+
+
+def live_families():
+    families = {}
+    for family in wired_registry().collector_registry.collect():
+        name = family.name + EXPOSED_SUFFIX.get(family.type, "")
+        labels = {key for sample in family.samples for key in sample.labels if key not in ("le", "quantile")}
+        families[name] = (family.type, tuple(sorted(labels)), family.documentation)
+    return families
+
+
+def test_catalog_matches_live_registry():
+    catalog, live = catalog_rows(), live_families()
+    assert sorted(set(live) - set(catalog)) == [], "families missing from docs/metrics.md"
+    assert sorted(set(catalog) - set(live)) == [], "catalog rows no registry exposes"
+    for name, (kind, labels, help_text) in catalog.items():
+        assert live[name] == (kind, labels, help_text), name
+
+
+def test_catalog_names_follow_conventions():
+    for name, (kind, _, help_text) in catalog_rows().items():
+        assert re.fullmatch(r"bytedb_[a-z0-9_]+", name), name
+        assert name.endswith("_total") == (kind == "counter"), name
+        assert not re.search(r"_(ms|milliseconds|mb|kb)(_|$)", name), name
+        assert help_text.endswith("."), name
