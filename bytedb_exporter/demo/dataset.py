@@ -186,7 +186,9 @@ TABLE_REF = re.compile(r"\b(" + "|".join(TABLES) + r")\b(?:\s+(?:as\s+)?(?!join\
 def table_aliases(sql: str) -> Dict[str, str]:
     """Alias (lower case) -> table for every demo table named in `sql` (string literals ignored)."""
     refs: Dict[str, str] = {}
-    for m in TABLE_REF.finditer(re.sub(r"'(?:[^']|'')*'", "''", sql)):
+    text = re.sub(r"'(?:[^']|'')*'", "''", sql)
+    start = re.search(r"\bfrom\b", text, re.I)
+    for m in TABLE_REF.finditer(text, start.end() if start else 0):
         table = m.group(1).lower()
         refs[(m.group(2) or table).lower()] = table
         refs.setdefault(table, table)

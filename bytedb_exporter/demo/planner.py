@@ -219,7 +219,7 @@ def _check_colocated(sql: str, clauses: Dict[str, str]) -> None:
     from_text = mask(clauses["from"]).lower()
     if re.search(r"\b(left|right|full|outer|cross|natural|using)\b", from_text):
         raise _Unsupported("only inner joins are decomposed")
-    named = [m.group(1).lower() for m in TABLE_REF.finditer(mask(sql))]
+    named = [m.group(1).lower() for m in TABLE_REF.finditer(mask(clauses["from"]))]
     sharded = [t for t in named if t in SHARDED_TABLES]
     if len(sharded) != len(set(sharded)):
         raise _Unsupported("self-joins of sharded tables are not shard-local")
