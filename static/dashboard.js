@@ -248,7 +248,10 @@
         // Out of order (history arriving after the first live point): insert in place.
         var i = series.length - 1;
         while (i >= 0 && series[i].t > e.t) { i--; }
-        if (i >= 0 && Math.abs(series[i].t - e.t) < 1e-6) { return; }
+        // Skip it when a point already stands within half an interval (same sample, other clock).
+        var near = intervalMs / 2000;
+        if ((i >= 0 && e.t - series[i].t < near) ||
+            (i + 1 < series.length && series[i + 1].t - e.t < near)) { return; }
         series.splice(i + 1, 0, e);
         changed = true;
       }
@@ -333,7 +336,11 @@
       height: size.height,
       cursor: { points: { size: 6 }, drag: { x: false, y: false } },
       legend: { live: true },
-      scales: { x: { time: true }, y: yAxis.scale || { auto: true, range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
+      // At least one minute on the x axis, so a young series does not show sub-second ticks.
+      scales: { x: { time: true, range: function (u, min, max) {
+                  if (min === null || max === null) { var now = Date.now() / 1000; return [now - 60, now]; }
+                  return [Math.min(min, max - 60), max];
+                } }, y: yAxis.scale || { auto: true, range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
       axes: [axisStyle({ values: timeTicks }),
              axisStyle({ size: 50, values: function (u, vals) { return vals.map(function (v) { return v === null ? "" : yAxis.tick(v); }); } })],
       series: [{ label: "time", value: valueFmt(function (ts) { return clock(ts, true); }) }].concat(seriesDefs)
@@ -669,12 +676,16 @@
     if (empty) { empty.hidden = rows.length > 0; }
   }
 
+  function isFailed(q) {
+    if (q.error_occurred === true) { return true; }
+    return (q.error_occurred === undefined || q.error_occurred === null) && !!q.error_message;
+  }
   function queryTime(q) { return firstDefined(q.end_time, q.start_time); }
 
   function renderRecent(list) {
     fillTable("recent-queries", list.map(function (q) {
       q = q || {};
-      var failed = !!q.error_occurred;
+      var failed = isFailed(q);
       var cr = num(q.cost_reduction);
       return h("tr", { data: { "query-id": q.query_id, status: failed ? "failed" : "success" } },
         td(fmtClock(queryTime(q)), "time", { title: queryTime(q) }),
@@ -735,9 +746,9 @@
       });
       var sum = parts.reduce(function (s, p) { return s + p.ms; }, 0);
       var total = num(q.total_duration_ms);
-      if (total === null) { total = sum; }
-      if (total > sum) { parts.push({ phase: "other", ms: total - sum }); }
-      var whole = Math.max(total, sum);
+      if (total === null) { total = sum > 0 ? sum : null; }
+      if (total !== null && total > sum) { parts.push({ phase: "other", ms: total - sum }); }
+      var whole = Math.max(total || 0, sum);
       if (whole > maxTotal) { maxTotal = whole; }
       return { q: q, parts: parts, whole: whole, total: total };
     });
@@ -749,7 +760,7 @@
         return part ? p + ": " + fmtMs(part.ms) : null;
       }).filter(Boolean).join("\n");
       var barWidth = maxTotal > 0 ? (r.whole / maxTotal) * 100 : 0;
-      return h("div", { class: "phase-row", data: { "query-id": q.query_id, failed: q.error_occurred ? "true" : "false" } },
+      return h("div", { class: "phase-row", data: { "query-id": q.query_id, failed: isFailed(q) ? "true" : "false" } },
         h("span", { class: "phase-label", title: q.sql === undefined || q.sql === null ? null : String(q.sql) }, label),
         h("div", { class: "phase-track", title: tip },
           h("div", { class: "phase-bar", style: { width: barWidth.toFixed(2) + "%" } },
@@ -863,11 +874,18 @@
 
   var source = null;
   var retryDelay = 1000;
+  var disconnectedAt = 0;
   function connect() {
     if (typeof EventSource === "undefined") { setConnection("offline"); return; }
     setConnection(source ? "reconnecting" : "connecting");
     source = new EventSource("/api/stream");
-    source.onopen = function () { retryDelay = 1000; setConnection("live"); };
+    source.onopen = function () {
+      retryDelay = 1000;
+      setConnection("live");
+      // Back after a longer outage: fill the hole in the charts from the server's history.
+      if (disconnectedAt && Date.now() - disconnectedAt > 2 * intervalMs) { loadHistory(); }
+      disconnectedAt = 0;
+    };
     source.onmessage = function (ev) {
       lastMessageAt = Date.now();
       if (ev.data === undefined || ev.data === "") { return; }
@@ -880,6 +898,7 @@
       handleMessage(msg);
     };
     source.onerror = function () {
+      if (!disconnectedAt) { disconnectedAt = Date.now(); }
       if (source.readyState === EventSource.CLOSED) {
         // The browser gave up (e.g. HTTP error): retry ourselves with backoff.
         setConnection("offline");
