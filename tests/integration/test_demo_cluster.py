@@ -1,0 +1,179 @@
+"""Integration tests: a real 3-worker DemoCluster (child processes, SQLite shards) with recording monitors."""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Dict, Iterator, List, Tuple
+
+import psutil
+import pytest
+
+from bytedb_exporter.demo.dataset import DatasetSpec, build_shards
+from bytedb_exporter.demo.engine import DemoCluster, worker_names
+from bytedb_exporter.demo.worker_process import WorkerProcess
+from bytedb_exporter.demo.workload import run
+
+SPEC = DatasetSpec(employees=900, departments=12, sales=9000, seed=11)
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Recorder:
+    """The only fake: records every call made on it (and on the executions it hands out)."""
+
+    def __init__(self, log: List[Tuple[str, str, Tuple[Any, ...]]], name: str) -> None:
+        self.log, self.name, self.lock = log, name, threading.Lock()
+
+    def __getattr__(self, method: str) -> Any:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with self.lock:
+                self.log.append((self.name, method, args + tuple(sorted(kwargs.items()))))
+            if method == "start_query_monitoring":
+                return Recorder(self.log, f"ex:{args[0]}")
+            return {"finished": True} if method == "finish" else None
+        return call
+
+
+@pytest.fixture()
+def cluster(tmp_path: Path) -> Iterator[Tuple[DemoCluster, List[Tuple[str, str, Tuple[Any, ...]]]]]:
+    """A started cluster with recording monitors; closed at the end."""
+    log: List[Tuple[str, str, Tuple[Any, ...]]] = []
+    monitors = {wid: Recorder(log, wid) for wid in worker_names(3)}
+    with DemoCluster(tmp_path / "data", 3, SPEC, query_monitor=Recorder(log, "queries"), worker_monitors=monitors,
+                     coordinator_monitor=Recorder(log, "coordinator"), fragment_timeout=3.0,
+                     worker_cache_bytes=8 * 1024) as demo:
+        yield demo, log
+
+
+def test_workload_drives_every_hook(cluster: Tuple[DemoCluster, List[Any]]) -> None:
+    demo, log = cluster
+    results = []
+    summary = run(demo, qps=500, max_queries=60, on_result=lambda q, r: results.append((q, r)), error_rate=0.1)
+    assert summary.queries == 60 and len(results) == 60
+    for query, result in results:
+        assert result.ok != query.expect_error, (query.sql, result.error)
+    ok = [r for _, r in results if r.ok and not r.stats.cache_hit]
+    assert ok and any(r.stats.cache_hit for _, r in results)
+    for r in ok:
+        s = r.stats
+        assert s.planning_seconds > 0 and s.execution_seconds > 0 and s.aggregation_seconds >= 0
+        assert s.coordination_seconds > 0 and s.network_latency_seconds > 0 and s.bytes_transferred > 0
+        assert 1 <= s.workers_used <= 3 and s.fragments >= s.workers_used and s.optimized_cost > 0
+        assert s.total_seconds >= s.planning_seconds + s.execution_seconds
+    for qid in {r.stats.query_id for _, r in results}:
+        calls = [(m, a) for n, m, a in log if n == f"ex:{qid}"]
+        methods = [m for m, _ in calls]
+        assert methods[-1] == "finish" and "set_cache_info" in methods and "set_query_type" in methods
+        if "start_execution" in methods:
+            order = ["start_planning", "end_planning", "start_coordination", "end_coordination",
+                     "start_execution", "end_execution", "start_aggregation", "end_aggregation"]
+            positions = [methods.index(m) for m in order if m in methods]
+            assert positions == sorted(positions) and len(positions) >= 6
+            rows, size = dict(calls)["set_data_info"]
+            assert size > 0
+            assert dict(calls)["set_network_latency"][0] > 0
+    coordinator = [(m, a) for n, m, a in log if n == "coordinator"]
+    starts = [a for m, a in coordinator if m == "record_query_start"]
+    ends = [a for m, a in coordinator if m == "record_query_end"]
+    assert len(starts) == len(ends) == 60 and sum(1 for a in ends if not a[1]) == summary.failed
+    assert any(m == "record_optimization" and a[0] and a[2] < a[1] for m, a in coordinator)
+    assert all(isinstance(a[0], timedelta) for m, a in coordinator if m.endswith("_time"))
+    worker_calls = [(n, m, a) for n, m, a in log if n.startswith("worker-")]
+    for wid in worker_names(3):
+        methods = {m for n, m, _ in worker_calls if n == wid}
+        assert {"record_query_start", "record_query_end", "record_network_activity", "heartbeat",
+                "set_cache_size"} <= methods
+    assert any(m == "record_cache_hit" for _, m, _ in worker_calls)
+    assert any(m == "record_cache_miss" for _, m, _ in worker_calls)
+    assert any(m == "record_cache_eviction" for _, m, _ in worker_calls)
+    assert all(a[2] >= 0 and a[3] > 0 for _, m, a in worker_calls if m == "record_query_end" and a[1])
+
+
+def test_invalid_queries_fail_and_cluster_keeps_working(cluster: Tuple[DemoCluster, List[Any]]) -> None:
+    demo, log = cluster
+    for sql in ("SELECT bonus FROM employees", "SELEC name FROM employees", "DROP TABLE employees"):
+        result = demo.execute(sql)
+        assert not result.ok and result.error
+        errors = [a for n, m, a in log if n == f"ex:{result.stats.query_id}" and m == "set_error"]
+        assert errors and errors[0][0] == result.error
+    good = demo.execute("SELECT COUNT(*) AS n FROM employees")
+    assert good.ok and good.rows == [(SPEC.employees,)]
+    assert all(w.is_alive() for w in demo.workers.values())
+
+
+def test_worker_answers_bad_sql_with_an_error(tmp_path: Path) -> None:
+    path = build_shards(tmp_path, 1, SPEC)[0]
+    worker = WorkerProcess("w", path)
+    worker.start()
+    try:
+        bad = worker.execute("f1", "SELECT nope FROM employees")
+        assert not bad.ok and "no such column" in (bad.error or "")
+        good = worker.execute("f2", "SELECT COUNT(*) FROM employees")
+        assert good.ok and good.rows == [(SPEC.employees,)] and good.result_bytes > 0 and good.exec_seconds > 0
+        assert psutil.Process(worker.pid).is_running()
+    finally:
+        worker.stop()
+
+
+def test_killed_worker_gives_errors_not_a_hang(cluster: Tuple[DemoCluster, List[Any]]) -> None:
+    demo, log = cluster
+    victim = demo.workers["worker-1"]
+    os.kill(victim.pid, signal.SIGKILL)
+    victim._process.join(5)
+    started = time.monotonic()
+    result = demo.execute("SELECT city, COUNT(*) AS n FROM employees GROUP BY city ORDER BY city")
+    assert time.monotonic() - started < demo.fragment_timeout
+    assert not result.ok and "worker-1" in (result.error or "")
+    assert any(n == "worker-1" and m == "record_error" for n, m, _ in log)
+    other = demo.execute("SELECT id FROM employees WHERE id = 3")  # pruned to worker-0
+    assert other.ok and other.rows == [(3,)]
+    assert demo.restart_dead_workers() == ["worker-1"]
+    assert demo.execute("SELECT COUNT(*) AS n FROM sales WHERE region = 'north'").ok
+
+
+def test_close_leaves_no_children(tmp_path: Path) -> None:
+    demo = DemoCluster(tmp_path / "data", 3, SPEC)
+    pids = [pid for pid in demo.worker_pids.values() if pid]
+    assert len(pids) == 3 and all(psutil.pid_exists(pid) for pid in pids)
+    assert demo.execute("SELECT COUNT(*) FROM departments").ok
+    demo.close()
+    assert not multiprocessing.active_children()
+    assert not [p for p in psutil.Process().children(recursive=True) if p.pid in pids and p.is_running()
+                and p.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_worker_stops_on_sigterm_and_on_parent_death(tmp_path: Path) -> None:
+    path = build_shards(tmp_path, 1, SPEC)[0]
+    worker = WorkerProcess("w", path)
+    worker.start()
+    assert worker.ping(timeout=30)  # handlers are installed once the child answers
+    os.kill(worker.pid, signal.SIGTERM)
+    worker._process.join(5)
+    assert worker._process.exitcode == 0
+    worker.stop()
+    script = textwrap.dedent(f"""
+        import sys, time
+        from bytedb_exporter.demo.worker_process import WorkerProcess
+        if __name__ == "__main__":
+            w = WorkerProcess("w", {str(path)!r}); w.start(); w.ping(30); print(w.pid, flush=True); time.sleep(60)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=ROOT, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        child = int(parent.stdout.readline())
+        assert psutil.pid_exists(child)
+        parent.kill()
+        parent.wait(5)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and psutil.pid_exists(child):
+            time.sleep(0.1)
+        assert not psutil.pid_exists(child)
+    finally:
+        parent.kill()
