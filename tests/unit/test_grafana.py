@@ -214,3 +214,16 @@ def test_provisioning():
     providers = yaml.safe_load((GRAFANA / "provisioning" / "dashboards" / "bytedb.yml").read_text())
     (provider,) = providers["providers"]
     assert provider["type"] == "file" and provider["options"]["path"]
+
+
+def test_contract_list_matches_catalog():
+    """grafana/metric_names.py must not drift from docs/metrics.md (the owner of the names)."""
+    catalog = {}
+    for line in (ROOT / "docs" / "metrics.md").read_text().splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells and cells[0].startswith("bytedb_"):
+            catalog[cells[0]] = cells[1]
+    assert set(metric_names.CONTRACT_METRICS) == set(catalog)
+    for name, kind in metric_names.CONTRACT_METRICS.items():
+        # The catalog lists the state-sets (one series per state, 0/1) as gauges.
+        assert catalog[name] == ("gauge" if kind == "stateset" else kind), name
