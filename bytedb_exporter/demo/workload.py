@@ -39,7 +39,7 @@ SHAPES: Dict[str, Callable[[random.Random], str]] = {
         f" FROM employees WHERE hire_date >= '{_date(r, r.choice((2012, 2015, 2018)))}' GROUP BY city ORDER BY city"),
     "sales_by_region": lambda r: (
         "SELECT region, COUNT(*) AS orders, SUM(amount) AS revenue, MIN(amount) AS smallest, MAX(amount) AS largest"
-        f" FROM sales WHERE sold_at >= '{_date(r, r.choice((2022, 2023, 2024)))}' GROUP BY region ORDER BY region"),
+        f" FROM sales WHERE sold_at >= '{_date(r, r.choice((2022, 2023)))}' GROUP BY region ORDER BY region"),
     "department_salaries": lambda r: (
         "SELECT d.name AS department, COUNT(*) AS headcount, AVG(e.salary) AS avg_salary, MAX(e.salary) AS top_salary"
         " FROM employees e JOIN departments d ON d.id = e.department_id GROUP BY d.name"
@@ -64,7 +64,7 @@ SHAPES: Dict[str, Callable[[random.Random], str]] = {
     "department_region_revenue": lambda r: (
         "SELECT d.name AS department, s.region, SUM(s.amount) AS revenue FROM sales s"
         " JOIN employees e ON e.id = s.employee_id JOIN departments d ON d.id = e.department_id"
-        f" WHERE s.sold_at >= '{_date(r, r.choice((2023, 2024)))}' GROUP BY d.name, s.region"
+        f" WHERE s.sold_at >= '{_date(r, r.choice((2022, 2023)))}' GROUP BY d.name, s.region"
         f" ORDER BY revenue DESC LIMIT {r.choice((5, 10))}"),
 }
 
