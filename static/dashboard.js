@@ -193,6 +193,7 @@
     if (s === null) { return DASH; }
     if (s < 1) { return "<1s ago"; }
     if (s < 60) { return Math.round(s) + "s ago"; }
+    if (s < 3600) { return Math.floor(s / 60) + "m ago"; }
     return fmtDuration(s) + " ago";
   }
   function level(v, warn, bad) {
@@ -341,7 +342,7 @@
                   if (min === null || max === null) { var now = Date.now() / 1000; return [now - 60, now]; }
                   return [Math.min(min, max - 60), max];
                 } }, y: yAxis.scale || { auto: true, range: function (u, min, max) { return [0, max > 0 ? max * 1.1 : 1]; } } },
-      axes: [axisStyle({ values: timeTicks }),
+      axes: [axisStyle({ values: timeTicks, size: 30 }),
              axisStyle({ size: 50, values: function (u, vals) { return vals.map(function (v) { return v === null ? "" : yAxis.tick(v); }); } })],
       series: [{ label: "time", value: valueFmt(function (ts) { return clock(ts, true); }) }].concat(seriesDefs)
     };
