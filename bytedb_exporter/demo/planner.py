@@ -5,9 +5,9 @@ import math
 import re
 import zlib
 from dataclasses import dataclass
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
-from .dataset import (REPLICATED_TABLES, SHARDED_TABLES, TABLE_REF, TABLES, TRANSFER_WEIGHT, Catalog,
+from .dataset import (REPLICATED_TABLES, SHARDED_TABLES, TABLE_REF, TRANSFER_WEIGHT, Catalog,
                       table_aliases)
 
 

@@ -1,0 +1,58 @@
+"""The `bytedb-exporter` command."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def worker_count(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 16:
+        raise argparse.ArgumentTypeError(f"must be 1..16, got {text}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bytedb-exporter", description="Monitoring for ByteDB clusters.")
+    parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run a real SQL workload on a sharded SQLite cluster with the live dashboard")
+    demo.add_argument("--port", type=int, default=8091, help="dashboard port (default 8091)")
+    demo.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    demo.add_argument("--workers", type=worker_count, default=3, help="worker processes (default 3)")
+    demo.add_argument("--qps", type=positive_float, default=20.0, help="target queries per second (default 20)")
+    demo.add_argument("--duration", type=positive_float, default=None, help="stop after this many seconds")
+    demo.add_argument("--data-dir", type=Path, default=None, help="where the shards are built (default: temp dir)")
+    demo.add_argument("--stream-interval", type=positive_float, default=2.0, help="seconds between live updates")
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.debug:
+        from .debug import set_debug_mode
+
+        set_debug_mode(True)
+    if args.command == "demo":
+        from .demo_app import DemoOptions, run_demo
+
+        options = DemoOptions(port=args.port, host=args.host, workers=args.workers, qps=args.qps,
+                              duration=args.duration, data_dir=args.data_dir, stream_interval=args.stream_interval)
+        return run_demo(options, sys.stdout)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""The description's Dashboard: monitors plus a web server on a port (8091 by default)."""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Optional
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from .coordinator_monitor import CoordinatorMonitor
+from .query_monitor import QueryMonitor
+from .web import create_app
+from .worker_monitor import WorkerMonitor
+
+log = logging.getLogger(__name__)
+DEFAULT_PORT = 8091
+
+
+class Dashboard:
+    """Serves the page, JSON API, stream and /metrics for a coordinator and a query monitor.
+
+    `.app` is the Flask app (for gunicorn and tests); `start()` runs a threaded server in the background.
+    """
+
+    def __init__(self, coordinator_monitor: Optional[CoordinatorMonitor] = None,
+                 query_monitor: Optional[QueryMonitor] = None, *, stream_interval: float = 2.0):
+        self.app = create_app(coordinator_monitor, query_monitor, stream_interval=stream_interval, start_stream=False)
+        state = self.app.extensions["bytedb"]
+        self.coordinator_monitor: CoordinatorMonitor = state.coordinator
+        self.query_monitor: QueryMonitor = state.queries
+        self._hub = state.hub
+        self._server: Optional[BaseWSGIServer] = None
+        self._thread: Optional[threading.Thread] = None
+
+    def add_worker_monitor(self, worker_id: str, monitor: WorkerMonitor) -> None:
+        """Show this worker (registers it with the coordinator)."""
+        self.coordinator_monitor.register_worker(worker_id, monitor)
+
+    def remove_worker_monitor(self, worker_id: str) -> None:
+        """Stop showing this worker."""
+        self.coordinator_monitor.unregister_worker(worker_id)
+
+    def start(self, port: int = DEFAULT_PORT, host: str = "127.0.0.1") -> str:
+        """Serve in a background thread; returns the base URL. Raises OSError when the port is taken."""
+        if self._server is not None:
+            raise RuntimeError("dashboard already started")
+        self._server = make_server(host, port, self.app, threaded=True)
+        self._hub.start()
+        self._thread = threading.Thread(target=self._server.serve_forever, name="bytedb-dashboard", daemon=True)
+        self._thread.start()
+        log.info("dashboard listening on %s", self.url)
+        return self.url
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("dashboard not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        """Stop the stream and the server."""
+        self._hub.stop()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None

@@ -1,0 +1,162 @@
+"""`bytedb-exporter demo`: a real SQL workload on a sharded SQLite cluster, monitored live."""
+from __future__ import annotations
+
+import logging
+import signal
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Dict, Optional, TextIO
+
+from .coordinator_monitor import CoordinatorMonitor
+from .dashboard import Dashboard
+from .demo.engine import DemoCluster
+from .demo import workload
+from .exporter import MetricsExporter
+from .metrics import MetricsRegistry
+from .profiler import PerformanceProfiler
+from .query_monitor import QueryMonitor
+from .worker_monitor import WorkerMonitor
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class DemoOptions:
+    """Command-line options of the demo."""
+
+    port: int = 8091
+    host: str = "127.0.0.1"
+    workers: int = 3
+    qps: float = 20.0
+    concurrency: int = 4
+    duration: Optional[float] = None
+    data_dir: Optional[Path] = None
+    stream_interval: float = 2.0
+    sample_interval: float = 1.0
+    profile_seconds: float = 10.0
+
+
+class Demo:
+    """Wires the demo cluster to the monitors and the dashboard; `run()` blocks until stopped."""
+
+    def __init__(self, options: DemoOptions, out: Callable[[str], None]):
+        self.options = options
+        self.out = out
+        self.stop_event = threading.Event()
+        registry = MetricsRegistry()
+        self.queries = QueryMonitor(registry)
+        self.coordinator = CoordinatorMonitor(registry)
+        self.dashboard = Dashboard(self.coordinator, self.queries, stream_interval=options.stream_interval)
+        self.registry = registry
+        self.cluster: Optional[DemoCluster] = None
+        self.workers: Dict[str, WorkerMonitor] = {}
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Build the data set, start worker processes, monitors, dashboard and workload."""
+        options = self.options
+        data_dir = options.data_dir or Path(tempfile.gettempdir()) / "bytedb-exporter-demo"
+        self.out(f"Preparing the sharded data set in {data_dir} and starting {options.workers} worker processes...")
+        self.cluster = DemoCluster(data_dir, workers=options.workers)
+        for worker_id, pid in self.cluster.worker_pids.items():
+            monitor = WorkerMonitor(worker_id, self.registry, pid=pid, data_path=str(data_dir))
+            monitor.heartbeat()
+            monitor.start_sampling(options.sample_interval)
+            self.workers[worker_id] = monitor
+            self.dashboard.add_worker_monitor(worker_id, monitor)
+        self.cluster.set_monitors(self.queries, self.workers, self.coordinator)
+        url = self.dashboard.start(options.port, options.host)
+        self.out(f"Dashboard:  {url}/")
+        self.out(f"Prometheus: {url}/metrics   JSON API: {url}/api/overview, /api/workers, /api/queries ...")
+        for client in range(options.concurrency):
+            self._spawn(f"bytedb-demo-client-{client}", lambda seed=client: self._run_workload(seed))
+        self._spawn("bytedb-demo-heartbeat", self._heartbeats)
+
+    def _spawn(self, name: str, target: Callable[[], None]) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _run_workload(self, seed: int) -> None:
+        """One client session; the sessions together aim at the target QPS."""
+        assert self.cluster is not None
+        workload.run(self.cluster, self.options.qps / self.options.concurrency, stop_event=self.stop_event,
+                     seed=seed)
+
+    def _heartbeats(self) -> None:
+        """Ping every worker process; a worker that answers is alive (a dead one goes offline)."""
+        assert self.cluster is not None
+        while not self.stop_event.wait(2.0):
+            for worker_id, alive in self.cluster.ping_workers(timeout=1.0).items():
+                if alive:
+                    self.workers[worker_id].heartbeat()
+
+    def profile_and_export(self) -> None:
+        """The description's other demo steps: a profiling session and the two metric exports."""
+        profiler = PerformanceProfiler(self.queries)
+        profiler.start_profile("demo-session")
+        if self.stop_event.wait(self.options.profile_seconds):
+            profiler.stop_profile("demo-session")
+            return
+        summary = profiler.stop_profile("demo-session").summary
+        self.out(f"Profile ({self.options.profile_seconds:.0f} s): {summary.total_queries} queries, "
+                 f"{summary.throughput_qps:.1f} QPS, average {summary.average_latency.total_seconds() * 1000:.1f} ms, "
+                 f"p95 {summary.p95_latency.total_seconds() * 1000:.1f} ms, errors {summary.error_rate:.1f}%, "
+                 f"CPU {summary.resource_usage.get('average_cpu_percent', 0.0):.0f}%")
+        exporter = MetricsExporter(self.registry)
+        self.out(f"Exports: Prometheus text {len(exporter.export_prometheus_metrics())} bytes, "
+                 f"JSON {len(exporter.export_json_metrics())} bytes")
+
+    def progress(self) -> str:
+        """One line of measured figures."""
+        stats = self.queries.get_query_stats()
+        health = self.coordinator.get_cluster_health()
+        p95 = self.queries.duration_stats()["p95"]
+        return (f"queries {stats.total_queries} (failed {stats.failed_queries}), {stats.throughput_qps:.1f} QPS, "
+                f"p95 {'-' if p95 is None else f'{p95 * 1000:.0f} ms'}, cluster {health.status} "
+                f"({health.healthy_workers}/{health.total_workers} workers healthy)")
+
+    def run(self) -> None:
+        """Until the duration ends or stop() is called: print progress every 5 s."""
+        started = time.monotonic()
+        self._spawn("bytedb-demo-profile", self.profile_and_export)
+        while not self.stop_event.wait(5.0):
+            self.out(self.progress())
+            if self.options.duration is not None and time.monotonic() - started >= self.options.duration:
+                break
+
+    def stop(self) -> None:
+        """Stop the workload, the dashboard, the samplers and every worker process."""
+        self.stop_event.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        self.dashboard.stop()
+        for monitor in self.workers.values():
+            monitor.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def run_demo(options: DemoOptions, stream: TextIO) -> int:
+    """Run the demo until Ctrl-C, SIGTERM or the duration; every child process is stopped."""
+    def out(line: str) -> None:
+        print(line, file=stream, flush=True)
+
+    demo = Demo(options, out)
+
+    def on_signal(signum: int, _frame: object) -> None:
+        demo.stop_event.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        demo.start()
+        demo.run()
+    finally:
+        out("Stopping...")
+        demo.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

@@ -1,0 +1,130 @@
+"""The JSON API, /metrics, /healthz and the event stream."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from prometheus_client.exposition import choose_encoder
+from werkzeug.datastructures import MIMEAccept
+from werkzeug.http import parse_accept_header
+
+from ..exporter import MetricsExporter
+from .errors import BadRequest, json_error
+
+api = Blueprint("api", __name__)
+PROMETHEUS_TYPES = ("application/openmetrics-text", "text/plain")
+
+
+def state() -> Any:
+    """The app's monitors and helpers (set by create_app)."""
+    return current_app.extensions["bytedb"]
+
+
+def int_arg(name: str, default: int, low: int, high: int) -> int:
+    """An integer query parameter within [low, high], else a 400 naming it."""
+    raw = request.args.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise BadRequest("invalid_parameter", f"{name} must be an integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise BadRequest("invalid_parameter", f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def preferred_metrics_format(accept: str) -> str:
+    """application/json or a Prometheus type, by the Accept header with media-type parameters
+    other than q ignored (Prometheus asks for `application/openmetrics-text;version=1.0.0`)."""
+    cleaned = []
+    for part in accept.split(","):
+        media, *params = [item.strip() for item in part.split(";")]
+        quality = [p for p in params if p.startswith("q=")]
+        cleaned.append(";".join([media, *quality]))
+    offers = ("application/json",) + PROMETHEUS_TYPES
+    return parse_accept_header(",".join(cleaned), MIMEAccept).best_match(offers) or "application/json"
+
+
+def prometheus_response() -> Response:
+    """The merged registries in the format the Accept header asks for (OpenMetrics or text 0.0.4)."""
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return Response(encoder(state().exposition), content_type=content_type)
+
+
+@api.get("/metrics")
+def metrics() -> Response:
+    return prometheus_response()
+
+
+@api.get("/healthz")
+def healthz() -> Response:
+    return jsonify({"status": "ok", "stream_clients": state().hub.clients, "snapshots": state().hub.ticks})
+
+
+@api.get("/api/overview")
+def overview() -> Response:
+    return jsonify(state().views.overview())
+
+
+@api.get("/api/cluster")
+def cluster() -> Response:
+    return jsonify(state().views.cluster())
+
+
+@api.get("/api/workers")
+def workers() -> Response:
+    return jsonify(state().views.workers())
+
+
+@api.get("/api/workers/<worker_id>")
+def worker(worker_id: str) -> Any:
+    found = state().views.worker(worker_id)
+    if found is None:
+        return json_error(404, "unknown_worker", f"no worker with id {worker_id!r}")
+    return jsonify(found)
+
+
+@api.get("/api/queries")
+def queries() -> Response:
+    return jsonify(state().views.queries_view(int_arg("limit", 20, 1, 1000)))
+
+
+@api.get("/api/alerts")
+def alerts() -> Response:
+    return jsonify(state().views.alerts())
+
+
+@api.post("/api/alerts/<alert_id>/acknowledge")
+def acknowledge(alert_id: str) -> Any:
+    if not state().coordinator.acknowledge_alert(alert_id):
+        return json_error(404, "unknown_alert", f"no active alert with id {alert_id!r}")
+    return jsonify({"acknowledged": alert_id})
+
+
+@api.get("/api/performance")
+def performance() -> Response:
+    return jsonify(state().views.performance())
+
+
+@api.get("/api/history")
+def history() -> Response:
+    return jsonify({"interval_seconds": state().hub.interval, "points": state().views.history.points()})
+
+
+@api.get("/api/metrics")
+def metrics_json() -> Response:
+    """JSON by default; the Prometheus formats when the Accept header prefers them (as Prometheus does)."""
+    if preferred_metrics_format(request.headers.get("Accept", "")) in PROMETHEUS_TYPES:
+        return prometheus_response()
+    exporters = [MetricsExporter(registry) for registry in state().registries()]
+    return jsonify([item for exporter in exporters for item in exporter.json_metrics()])
+
+
+@api.get("/api/stream")
+def stream() -> Response:
+    response = Response(stream_with_context(state().hub.events()), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-cache"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
+

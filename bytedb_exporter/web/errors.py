@@ -1,0 +1,36 @@
+"""Every HTTP error as JSON: {"error": ..., "detail": ...}."""
+from __future__ import annotations
+
+from typing import Tuple
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+
+class BadRequest(HTTPException):
+    """A 400 whose message names what was wrong."""
+
+    code = 400
+
+    def __init__(self, error: str, detail: str):
+        super().__init__(description=detail)
+        self.error = error
+
+
+def json_error(code: int, error: str, detail: str) -> Tuple[Response, int]:
+    """A JSON error response."""
+    return jsonify({"error": error, "detail": detail}), code
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Render every HTTPException (404, 405, 400 ...) as JSON."""
+
+    @app.errorhandler(HTTPException)
+    def handle(error: HTTPException) -> Tuple[Response, int]:
+        name = getattr(error, "error", None) or (error.name or "error").lower().replace(" ", "_")
+        response, code = json_error(error.code or 500, name, error.description or "")
+        for header in ("Allow", "WWW-Authenticate"):
+            original = error.get_response().headers.get(header)
+            if original:
+                response.headers[header] = original
+        return response, code

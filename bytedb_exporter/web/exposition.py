@@ -1,0 +1,44 @@
+"""One /metrics view over the registries of every monitor the app serves."""
+from __future__ import annotations
+
+import logging
+from typing import Callable, Dict, Iterable, Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+log = logging.getLogger(__name__)
+
+
+class MergedRegistries(Collector):
+    """Collects every source registry at scrape time; same-named families are merged, identical samples kept once."""
+
+    def __init__(self, sources: Callable[[], Iterable[CollectorRegistry]]):
+        self._sources = sources
+
+    def collect(self) -> Iterator[Metric]:
+        merged: Dict[str, Metric] = {}
+        seen = set()
+        for registry in self._distinct(self._sources()):
+            for family in registry.collect():
+                target = merged.get(family.name)
+                if target is None:
+                    target = merged[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
+                elif target.type != family.type:
+                    log.warning("metric %s has types %s and %s; keeping the first", family.name, target.type, family.type)
+                    continue
+                for sample in family.samples:
+                    key = (sample.name, tuple(sorted(sample.labels.items())))
+                    if key not in seen:
+                        seen.add(key)
+                        target.samples.append(sample)
+        return iter(merged.values())
+
+    @staticmethod
+    def _distinct(registries: Iterable[CollectorRegistry]) -> Iterator[CollectorRegistry]:
+        seen = set()
+        for registry in registries:
+            if id(registry) not in seen:
+                seen.add(id(registry))
+                yield registry
