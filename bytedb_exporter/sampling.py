@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -39,19 +40,22 @@ class ResourceSample:
 class ProcessSampler:
     """Samples a process (this one by default) without sleeping.
 
-    CPU percent is measured since the previous call (`cpu_percent(interval=None)`), so the
-    first sample of a process reports 0.0. With `pid_provider`, a vanished process is looked
-    up again on the next sample.
+    CPU percent is measured since the previous measurement (`cpu_percent(interval=None)`), so
+    the first sample of a process reports 0.0; samples closer than `min_cpu_interval` seconds
+    repeat the last figure, because a few milliseconds of CPU time are below the clock tick.
+    With `pid_provider`, a vanished process is looked up again on the next sample.
     """
 
     def __init__(self, pid: Optional[int] = None, pid_provider: Optional[PidProvider] = None,
-                 data_path: Optional[str] = None):
+                 data_path: Optional[str] = None, min_cpu_interval: float = 0.1):
         if pid is not None and pid_provider is not None:
             raise ValueError("give either pid or pid_provider, not both")
         self.data_path = data_path
         self._pid_provider = pid_provider
         self._pid = os.getpid() if pid is None and pid_provider is None else pid
         self._process: Optional[psutil.Process] = None
+        self._min_cpu_interval = min_cpu_interval
+        self._cpu = (0.0, 0.0)  # (percent, monotonic time of the measurement)
         self._total_memory = psutil.virtual_memory().total
         self._lock = threading.Lock()
         self._disk_error_logged = False
@@ -65,6 +69,7 @@ class ProcessSampler:
             return None
         self._process = psutil.Process(pid)
         self._process.cpu_percent(interval=None)  # prime: the next call measures from here
+        self._cpu = (0.0, time.monotonic())
         return self._process
 
     def sample(self) -> ResourceSample:
@@ -92,7 +97,10 @@ class ProcessSampler:
         with process.oneshot():
             if not process.is_running() or process.status() == psutil.STATUS_ZOMBIE:
                 raise psutil.NoSuchProcess(process.pid)
-            cpu = process.cpu_percent(interval=None)
+            cpu, measured = self._cpu
+            if time.monotonic() - measured >= self._min_cpu_interval:
+                cpu = process.cpu_percent(interval=None)
+                self._cpu = (cpu, time.monotonic())
             rss = process.memory_info().rss
             threads = process.num_threads()
             fds = process.num_fds() if hasattr(process, "num_fds") else process.num_handles()

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import psutil
 import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -285,3 +286,14 @@ def test_process_sampler_reresolves_through_pid_provider():
         assert sampler.sample().status == "process_gone"
     finally:
         replacement.kill()
+
+
+def test_cpu_percent_is_measured_over_a_minimum_interval():
+    sampler = ProcessSampler(data_path=None, min_cpu_interval=0.05)
+    sampler.sample()
+    deadline = time.monotonic() + 0.3
+    while time.monotonic() < deadline:  # busy: this thread uses about one core
+        pass
+    busy = sampler.sample().cpu_percent
+    assert 30 < busy < 100 * (psutil.cpu_count() or 1) + 1
+    assert sampler.sample().cpu_percent == busy  # too soon to measure again: same figure
