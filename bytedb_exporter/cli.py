@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--qps", type=positive_float, default=20.0, help="target queries per second (default 20)")
     demo.add_argument("--duration", type=positive_float, default=None, help="stop after this many seconds")
     demo.add_argument("--data-dir", type=Path, default=None, help="where the shards are built (default: temp dir)")
+    demo.add_argument("--worker-base-port", type=int, default=9101,
+                      help="first port of the per-worker exporters (default 9101; 0 turns them off)")
     demo.add_argument("--stream-interval", type=positive_float, default=2.0, help="seconds between live updates")
     return parser
 
@@ -41,7 +43,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.debug:
+    if not args.debug:
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    else:
         from .debug import set_debug_mode
 
         set_debug_mode(True)
@@ -49,7 +53,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         from .demo_app import DemoOptions, run_demo
 
         options = DemoOptions(port=args.port, host=args.host, workers=args.workers, qps=args.qps,
-                              duration=args.duration, data_dir=args.data_dir, stream_interval=args.stream_interval)
+                              duration=args.duration, data_dir=args.data_dir, stream_interval=args.stream_interval,
+                              worker_base_port=args.worker_base_port)
         return run_demo(options, sys.stdout)
     return 2
 

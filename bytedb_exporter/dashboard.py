@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Optional
-
-from werkzeug.serving import BaseWSGIServer, make_server
 
 from .coordinator_monitor import CoordinatorMonitor
 from .query_monitor import QueryMonitor
 from .web import create_app
+from .web.server import BackgroundServer
 from .worker_monitor import WorkerMonitor
 
 log = logging.getLogger(__name__)
@@ -29,8 +27,7 @@ class Dashboard:
         self.coordinator_monitor: CoordinatorMonitor = state.coordinator
         self.query_monitor: QueryMonitor = state.queries
         self._hub = state.hub
-        self._server: Optional[BaseWSGIServer] = None
-        self._thread: Optional[threading.Thread] = None
+        self._server: Optional[BackgroundServer] = None
 
     def add_worker_monitor(self, worker_id: str, monitor: WorkerMonitor) -> None:
         """Show this worker (registers it with the coordinator)."""
@@ -44,27 +41,14 @@ class Dashboard:
         """Serve in a background thread; returns the base URL. Raises OSError when the port is taken."""
         if self._server is not None:
             raise RuntimeError("dashboard already started")
-        self._server = make_server(host, port, self.app, threaded=True)
+        self._server = BackgroundServer(self.app, host, port)
         self._hub.start()
-        self._thread = threading.Thread(target=self._server.serve_forever, name="bytedb-dashboard", daemon=True)
-        self._thread.start()
-        log.info("dashboard listening on %s", self.url)
-        return self.url
-
-    @property
-    def url(self) -> str:
-        if self._server is None:
-            raise RuntimeError("dashboard not started")
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        log.info("dashboard listening on %s", self._server.url)
+        return self._server.url
 
     def stop(self) -> None:
-        """Stop the stream and the server."""
+        """Stop the stream and the server (if this object started one)."""
         self._hub.stop()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.stop()
             self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None

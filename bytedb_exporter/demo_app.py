@@ -18,6 +18,8 @@ from .exporter import MetricsExporter
 from .metrics import MetricsRegistry
 from .profiler import PerformanceProfiler
 from .query_monitor import QueryMonitor
+from .web.server import BackgroundServer
+from .web.worker_app import create_worker_app
 from .worker_monitor import WorkerMonitor
 
 log = logging.getLogger(__name__)
@@ -37,6 +39,7 @@ class DemoOptions:
     stream_interval: float = 2.0
     sample_interval: float = 1.0
     profile_seconds: float = 10.0
+    worker_base_port: int = 9101
 
 
 class Demo:
@@ -54,23 +57,33 @@ class Demo:
         self.cluster: Optional[DemoCluster] = None
         self.workers: Dict[str, WorkerMonitor] = {}
         self._threads: list[threading.Thread] = []
+        self._worker_servers: list[BackgroundServer] = []
 
-    def start(self) -> None:
-        """Build the data set, start worker processes, monitors, dashboard and workload."""
+    def start(self, serve: bool = True) -> None:
+        """Build the data set, start worker processes, monitors, workload and (unless serve=False,
+        when another server such as gunicorn serves `self.dashboard.app`) the dashboard's server."""
         options = self.options
         data_dir = options.data_dir or Path(tempfile.gettempdir()) / "bytedb-exporter-demo"
         self.out(f"Preparing the sharded data set in {data_dir} and starting {options.workers} worker processes...")
         self.cluster = DemoCluster(data_dir, workers=options.workers)
-        for worker_id, pid in self.cluster.worker_pids.items():
-            monitor = WorkerMonitor(worker_id, self.registry, pid=pid, data_path=str(data_dir))
+        for index, (worker_id, pid) in enumerate(self.cluster.worker_pids.items()):
+            # Each worker has its own registry, as a worker exporter beside a ByteDB node would.
+            monitor = WorkerMonitor(worker_id, MetricsRegistry(), pid=pid, data_path=str(data_dir))
             monitor.heartbeat()
             monitor.start_sampling(options.sample_interval)
             self.workers[worker_id] = monitor
             self.dashboard.add_worker_monitor(worker_id, monitor)
+            if options.worker_base_port:
+                server = BackgroundServer(create_worker_app(monitor), options.host, options.worker_base_port + index)
+                self._worker_servers.append(server)
+                self.out(f"Worker exporter {worker_id}: {server.url}/metrics")
         self.cluster.set_monitors(self.queries, self.workers, self.coordinator)
-        url = self.dashboard.start(options.port, options.host)
-        self.out(f"Dashboard:  {url}/")
-        self.out(f"Prometheus: {url}/metrics   JSON API: {url}/api/overview, /api/workers, /api/queries ...")
+        if serve:
+            url = self.dashboard.start(options.port, options.host)
+            self.out(f"Dashboard:  {url}/")
+            self.out(f"Prometheus: {url}/metrics   JSON API: {url}/api/overview, /api/workers, /api/queries ...")
+        else:
+            self.dashboard.app.extensions["bytedb"].hub.start()
         for client in range(options.concurrency):
             self._spawn(f"bytedb-demo-client-{client}", lambda seed=client: self._run_workload(seed))
         self._spawn("bytedb-demo-heartbeat", self._heartbeats)
@@ -134,6 +147,8 @@ class Demo:
         for thread in self._threads:
             thread.join(timeout=10)
         self.dashboard.stop()
+        for server in self._worker_servers:
+            server.stop()
         for monitor in self.workers.values():
             monitor.close()
         if self.cluster is not None:

@@ -1,0 +1,40 @@
+"""The worker exporter: one worker's /metrics, its stats as JSON and /healthz."""
+from __future__ import annotations
+
+from flask import Flask, Response, jsonify, request
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.exposition import choose_encoder
+
+from ..worker_monitor import WorkerMonitor
+from .errors import register_error_handlers
+from .exposition import MergedRegistries
+
+
+def create_worker_app(monitor: WorkerMonitor) -> Flask:
+    """An exporter app for one worker monitor (its own registry plus this process's metrics)."""
+    app = Flask(f"bytedb_exporter.worker.{monitor.worker_id}")
+    app.json.sort_keys = False
+    exposition = CollectorRegistry(auto_describe=False)
+    exposition.register(MergedRegistries(lambda: [monitor.registry.collector_registry]))
+    ProcessCollector(registry=exposition)
+    app.extensions["bytedb_worker"] = monitor
+    register_error_handlers(app)
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        return Response(encoder(exposition), content_type=content_type)
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify({"status": "ok", "worker_id": monitor.worker_id})
+
+    @app.get("/api/worker")
+    def worker() -> Response:
+        return jsonify(monitor.get_worker_stats().to_dict())
+
+    @app.get("/api/alerts")
+    def alerts() -> Response:
+        return jsonify([alert.to_dict() for alert in monitor.check_performance_alerts()])
+
+    return app

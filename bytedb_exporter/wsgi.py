@@ -1,0 +1,42 @@
+"""WSGI entry point: `gunicorn -c python:bytedb_exporter.gunicorn_conf 'bytedb_exporter.wsgi:app'`.
+
+The environment chooses what is served:
+- BYTEDB_EXPORTER_DEMO_WORKERS=N: the demo cluster with N worker processes (and
+  BYTEDB_EXPORTER_DEMO_QPS, default 20), inside this gunicorn worker;
+- otherwise an empty coordinator dashboard, to which a program adds monitors.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Optional
+
+from flask import Flask
+
+from .demo_app import Demo, DemoOptions
+from .web import create_app
+
+log = logging.getLogger(__name__)
+demo: Optional[Demo] = None
+
+
+def build_app() -> Flask:
+    """The app the environment asks for."""
+    global demo
+    workers = os.environ.get("BYTEDB_EXPORTER_DEMO_WORKERS")
+    if not workers:
+        return create_app()
+    options = DemoOptions(workers=int(workers), qps=float(os.environ.get("BYTEDB_EXPORTER_DEMO_QPS", "20")),
+                          worker_base_port=int(os.environ.get("BYTEDB_EXPORTER_DEMO_WORKER_PORT", "0")))
+    demo = Demo(options, log.info)
+    demo.start(serve=False)
+    return demo.dashboard.app
+
+
+def shutdown() -> None:
+    """Stop what build_app started (the gunicorn config calls this when its worker exits)."""
+    if demo is not None:
+        demo.stop()
+
+
+app = build_app()
