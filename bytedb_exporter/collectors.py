@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Callable, Dict, Iterable, Iterator, List
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from .health import ALERT_SEVERITIES, CLUSTER_STATES, WORKER_STATES
+from .health import CLUSTER_STATES, WORKER_STATES
 from .metrics import NAMESPACE, MetricsRegistry
 
 if TYPE_CHECKING:
