@@ -136,11 +136,6 @@
     return v.toFixed(digits) + "%";
   }
   /** Ratio fields (0..1) in query records; values above 1 are taken as percentages already. */
-  function fmtRatioPct(v) {
-    v = num(v);
-    if (v === null) { return DASH; }
-    return fmtPct(Math.abs(v) <= 1 ? v * 100 : v, 0);
-  }
   function fmtBytes(v) {
     v = num(v);
     if (v === null) { return DASH; }
@@ -696,8 +691,8 @@
         td(fmtCount(q.workers_used), "num"),
         td(fmtCount(q.fragments_executed), "num"),
         td(fmtCount(q.rows_processed), "num", { title: q.bytes_transferred === undefined ? null : fmtBytes(q.bytes_transferred) + " transferred" }),
-        td(fmtRatioPct(q.cache_hit_rate), "num"),
-        td(q.optimization_applied ? fmtRatioPct(cr) : DASH, "num"),
+        td(fmtPct(q.cache_hit_rate, 0), "num")  // percent, 0..100,
+        td(q.optimization_applied ? fmtPct(cr, 0) : DASH, "num")  // percent,
         h("td", null, h("span", { class: "badge", data: { status: failed ? "failed" : "success" } }, failed ? "failed" : "ok")));
     }));
   }
