@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
+from flask import Blueprint, Response, current_app, jsonify, request
 from prometheus_client.exposition import choose_encoder
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
@@ -123,7 +123,8 @@ def metrics_json() -> Response:
 
 @api.get("/api/stream")
 def stream() -> Response:
-    response = Response(stream_with_context(state().hub.events()), mimetype="text/event-stream")
+    # The generator needs no request context: it only reads the hub.
+    response = Response(state().hub.events(), mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response
