@@ -691,8 +691,8 @@
         td(fmtCount(q.workers_used), "num"),
         td(fmtCount(q.fragments_executed), "num"),
         td(fmtCount(q.rows_processed), "num", { title: q.bytes_transferred === undefined ? null : fmtBytes(q.bytes_transferred) + " transferred" }),
-        td(fmtPct(q.cache_hit_rate, 0), "num")  // percent, 0..100,
-        td(q.optimization_applied ? fmtPct(cr, 0) : DASH, "num")  // percent,
+        td(fmtPct(q.cache_hit_rate, 0), "num"),
+        td(q.optimization_applied ? fmtPct(cr, 0) : DASH, "num"),
         h("td", null, h("span", { class: "badge", data: { status: failed ? "failed" : "success" } }, failed ? "failed" : "ok")));
     }));
   }
