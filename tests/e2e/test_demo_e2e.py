@@ -1,0 +1,92 @@
+"""`bytedb-exporter demo` as a real process: every endpoint over HTTP, the stream, and the page in Chromium."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import free_port
+from processes import PYTHON, descendants, get_json, http_get, read_sse_events, start, stop, wait_until
+from browser import chromium_page
+
+PROMETHEUS_ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("demo")
+    port, worker_port = free_port(), free_port()
+    log = tmp / "demo.log"
+    process = start([PYTHON, "-m", "bytedb_exporter.cli", "demo", "--port", str(port), "--worker-base-port",
+                     str(worker_port), "--workers", "3", "--qps", "15", "--stream-interval", "1",
+                     "--data-dir", str(tmp / "data")], log)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: get_json(f"{base}/api/overview")["total_queries"] > 10, 90, "demo queries", process, log)
+        children = descendants(process)
+        yield {"base": base, "process": process, "log": log, "children": children, "worker_port": worker_port}
+    finally:
+        code = stop(process)
+    assert code == 0, log.read_text()[-2000:]
+    assert not [child for child in children if child.is_running() and child.status() != "zombie"]
+
+
+def test_every_endpoint_answers_with_measured_data(demo):
+    base = demo["base"]
+    overview = get_json(f"{base}/api/overview")
+    assert overview["total_workers"] == 3 and overview["total_queries"] > 10 and overview["total_qps"] > 0
+    workers = get_json(f"{base}/api/workers")
+    assert sorted(workers) == ["worker-0", "worker-1", "worker-2"]
+    assert all(w["query_stats"]["total_queries"] > 0 for w in workers.values())
+    assert all(w["resource_utilization"]["memory_usage_mb"] > 1 for w in workers.values())  # psutil on the child
+    assert get_json(f"{base}/api/workers/worker-1")["worker_id"] == "worker-1"
+    assert get_json(f"{base}/api/cluster")["total_workers"] == 3
+    queries = get_json(f"{base}/api/queries?limit=50")
+    assert queries["recent"] and queries["top"] and queries["stats"]["total_queries"] > 10
+    assert all(q["error_message"] for q in queries["failed"])
+    assert isinstance(get_json(f"{base}/api/alerts"), list)
+    assert get_json(f"{base}/api/performance")["recommendations"]
+    assert get_json(f"{base}/api/history")["points"]
+    assert any(m["name"] == "queries_total" for m in get_json(f"{base}/api/metrics"))
+    status, content_type, text = http_get(f"{base}/api/metrics", {"Accept": PROMETHEUS_ACCEPT})
+    assert status == 200 and content_type.startswith("application/openmetrics-text") and "bytedb_queries_total" in text
+    status, content_type, text = http_get(f"{base}/metrics")
+    assert status == 200 and "bytedb_cluster_health" in text and "bytedb_worker_cpu_usage_percent" in text
+    assert get_json(f"{base}/healthz")["status"] == "ok"
+    for port in range(demo["worker_port"], demo["worker_port"] + 3):
+        status, _, text = http_get(f"http://127.0.0.1:{port}/metrics")
+        assert status == 200 and "bytedb_worker_queries_total" in text
+    assert http_get(f"{base}/api/queries?limit=zero")[0] == 400
+    status, _, body = http_get(f"{base}/api/workers/worker-9")
+    assert status == 404 and json.loads(body)["error"] == "unknown_worker"
+
+
+def test_stream_sends_events(demo):
+    events = read_sse_events(f"{demo['base']}/api/stream", 2)
+    assert len(events) == 2
+    assert events[1]["overview"]["total_queries"] >= events[0]["overview"]["total_queries"]
+    assert set(events[0]["system_metrics"]) == {"cpu_usage", "memory_usage", "query_rate", "throughput"}
+
+
+def test_page_draws_live_data_in_chromium(demo, artifacts_dir):
+    with chromium_page() as (page, errors):
+        page.goto(demo["base"] + "/")
+        page.wait_for_function("Number(document.body.dataset.updates || 0) >= 2", timeout=30_000)
+        page.wait_for_function(
+            "Number(document.querySelector('#chart-qps').dataset.points) >= 2", timeout=30_000)
+        for chart in ("#chart-qps", "#chart-latency", "#chart-cpu"):
+            box = page.locator(f"{chart} canvas").first.bounding_box()
+            assert box and box["width"] > 100 and box["height"] > 50, chart
+        assert page.locator("#chart-cpu").get_attribute("data-series") == "3"
+        assert page.locator("[data-worker-id]").count() == 3
+        assert page.locator("#recent-queries tbody tr").count() > 0
+        first = (page.locator("#queries-total").get_attribute("data-value"),
+                 page.locator("#last-updated").get_attribute("data-value"))
+        page.wait_for_function(
+            f"document.querySelector('#queries-total').dataset.value !== '{first[0]}'", timeout=30_000)
+        second = (page.locator("#queries-total").get_attribute("data-value"),
+                  page.locator("#last-updated").get_attribute("data-value"))
+        assert float(second[0]) > float(first[0]) and second[1] != first[1]
+        assert page.locator("#cluster-status").get_attribute("data-status") in ("healthy", "degraded", "critical")
+        page.screenshot(path=str(artifacts_dir / "dashboard-demo.png"), full_page=True)
+    assert errors == []

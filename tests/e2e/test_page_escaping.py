@@ -1,0 +1,35 @@
+"""SQL and error text reach the page as text: a hostile query cannot inject markup."""
+from __future__ import annotations
+
+from bytedb_exporter.dashboard import Dashboard
+from browser import chromium_page
+from conftest import free_port
+
+HOSTILE_SQL = "<img src=x onerror=alert(1)>"
+HOSTILE_ERROR = "<script>alert(2)</script> near <b>"
+
+
+def test_hostile_sql_and_errors_render_as_text(artifacts_dir):
+    dashboard = Dashboard(stream_interval=0.5)
+    queries = dashboard.query_monitor
+    with queries.monitor_query("ok-1", HOSTILE_SQL):
+        pass
+    failed = queries.start_query_monitoring("bad-1", HOSTILE_SQL)
+    failed.set_error(HOSTILE_ERROR)
+    failed.finish()
+    url = dashboard.start(free_port())
+    try:
+        with chromium_page() as (page, errors):
+            dialogs = []
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+            page.goto(url + "/")
+            page.wait_for_selector("#failed-queries tbody tr", timeout=20_000)
+            sql_cells = page.locator("#recent-queries td.sql").all_inner_texts()
+            assert any(HOSTILE_SQL in text for text in sql_cells)
+            assert HOSTILE_ERROR in page.locator("#failed-queries td.err").first.inner_text()
+            assert page.locator("main img, table img").count() == 0
+            assert page.locator("table script, table b").count() == 0
+            page.screenshot(path=str(artifacts_dir / "dashboard-escaping.png"))
+        assert dialogs == [] and errors == []
+    finally:
+        dashboard.stop()
