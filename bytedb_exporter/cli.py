@@ -36,12 +36,36 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--worker-base-port", type=int, default=9101,
                       help="first port of the per-worker exporters (default 9101; 0 turns them off)")
     demo.add_argument("--stream-interval", type=positive_float, default=2.0, help="seconds between live updates")
+    serve = commands.add_parser("serve", help="run a coordinator or worker exporter beside a ByteDB node")
+    serve.add_argument("--config", required=True, type=Path, help="YAML configuration (see examples/)")
+    check = commands.add_parser("check-config", help="validate a configuration file without starting")
+    check.add_argument("file", type=Path, help="YAML configuration to check")
     return parser
+
+
+def serve_command(path: Path, start: bool) -> int:
+    """Load a configuration; report its problems (exit 2) or start serving / report it valid."""
+    from .config import ConfigError, load_config
+
+    try:
+        config = load_config(path)
+    except ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
+    if not start:
+        extra = f", {len(config.workers)} remote worker(s)" if config.role == "coordinator" else ""
+        print(f"{path}: ok ({config.role} {config.node_id}, listen {config.host}:{config.port}{extra}, "
+              f"auth {'on' if config.auth.enabled else 'off'})")
+        return 0
+    from .serve import run
+
+    return run(config)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+    quiet = logging.INFO if args.command == "serve" else logging.WARNING
+    logging.basicConfig(level=logging.DEBUG if args.debug else quiet,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not args.debug:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
@@ -56,6 +80,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                               duration=args.duration, data_dir=args.data_dir, stream_interval=args.stream_interval,
                               worker_base_port=args.worker_base_port)
         return run_demo(options, sys.stdout)
+    if args.command in ("serve", "check-config"):
+        return serve_command(args.config if args.command == "serve" else args.file, args.command == "serve")
     return 2
 
 

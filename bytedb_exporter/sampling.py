@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable, Optional
 
 import psutil
@@ -30,6 +31,8 @@ class ResourceSample:
     disk_total_bytes: int = 0
     disk_percent: float = 0.0
     pid: Optional[int] = None
+    io_read_bytes: int = 0
+    io_write_bytes: int = 0
 
     @property
     def ok(self) -> bool:
@@ -104,11 +107,13 @@ class ProcessSampler:
             rss = process.memory_info().rss
             threads = process.num_threads()
             fds = process.num_fds() if hasattr(process, "num_fds") else process.num_handles()
+            io = _io_counters(process)
         connections = len(process.net_connections(kind="inet"))
         return ResourceSample(
             status="ok", cpu_percent=cpu, memory_bytes=rss,
             memory_percent=100.0 * rss / self._total_memory if self._total_memory else 0.0,
-            open_fds=fds, connections=connections, threads=threads, pid=process.pid, **disk,
+            open_fds=fds, connections=connections, threads=threads, pid=process.pid,
+            io_read_bytes=io[0], io_write_bytes=io[1], **disk,
         )
 
     def _disk(self) -> dict:
@@ -123,3 +128,37 @@ class ProcessSampler:
             return {}
         self._disk_error_logged = False
         return {"disk_used_bytes": usage.used, "disk_total_bytes": usage.total, "disk_percent": usage.percent}
+
+
+def _io_counters(process: psutil.Process) -> tuple[int, int]:
+    """(read bytes, written bytes) of the process; zeros where the platform or permissions hide them."""
+    try:
+        counters = process.io_counters()
+    except (AttributeError, psutil.AccessDenied):
+        return 0, 0
+    return counters.read_bytes, counters.write_bytes
+
+
+def pid_file_provider(path: str) -> PidProvider:
+    """A PidProvider reading the pid from a file each time (None while it is missing or not a pid)."""
+    def provide() -> Optional[int]:
+        try:
+            text = Path(path).read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return int(text) if text.isdigit() and psutil.pid_exists(int(text)) else None
+
+    return provide
+
+
+def process_name_provider(name: str) -> PidProvider:
+    """A PidProvider finding the oldest process whose name or executable base name is `name`."""
+    def provide() -> Optional[int]:
+        found = []
+        for process in psutil.process_iter(["name", "exe", "create_time"]):
+            info = process.info
+            if name in (info.get("name"), os.path.basename(info.get("exe") or "")) and process.pid != os.getpid():
+                found.append((info.get("create_time") or 0.0, process.pid))
+        return min(found)[1] if found else None
+
+    return provide

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Iterable, List, Optional
+from typing import TYPE_CHECKING, Iterable, List, Optional
 
 from flask import Flask
 from prometheus_client import CollectorRegistry, ProcessCollector
@@ -17,6 +17,10 @@ from .errors import register_error_handlers
 from .exposition import MergedRegistries
 from .stream import SnapshotHub
 from .views import MonitorViews
+
+if TYPE_CHECKING:
+    from ..config import AuthConfig
+    from .ingest import IngestService
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +47,10 @@ class AppState:
 
 def create_app(coordinator: Optional[CoordinatorMonitor] = None, queries: Optional[QueryMonitor] = None, *,
                stream_interval: float = 2.0, history_minutes: float = 15.0, keepalive: float = 15.0,
-               start_stream: bool = True) -> Flask:
-    """A dashboard app over these monitors (new ones sharing one registry when not given)."""
+               start_stream: bool = True, auth: Optional["AuthConfig"] = None,
+               ingest: Optional["IngestService"] = None) -> Flask:
+    """A dashboard app over these monitors (new ones sharing one registry when not given),
+    optionally behind `auth` and with POST /api/v1/events served by `ingest`."""
     if coordinator is None and queries is None:
         registry = MetricsRegistry()
         coordinator, queries = CoordinatorMonitor(registry), QueryMonitor(registry)
@@ -61,6 +67,7 @@ def create_app(coordinator: Optional[CoordinatorMonitor] = None, queries: Option
     ProcessCollector(registry=exposition)
     app.extensions["bytedb"] = state
     register_error_handlers(app)
+    install_extras(app, auth, ingest)
 
     from .api import api
     from .pages import pages
@@ -70,3 +77,15 @@ def create_app(coordinator: Optional[CoordinatorMonitor] = None, queries: Option
     if start_stream:
         state.hub.start()
     return app
+
+
+def install_extras(app: Flask, auth: Optional["AuthConfig"], ingest: Optional["IngestService"]) -> None:
+    """Add the auth guard and the ingest endpoint when given."""
+    if auth is not None:
+        from .auth import install_auth
+
+        install_auth(app, auth)
+    if ingest is not None:
+        from .ingest import register_ingest
+
+        register_ingest(app, ingest)

@@ -1,17 +1,26 @@
 """The worker exporter: one worker's /metrics, its stats as JSON and /healthz."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Optional
+
 from flask import Flask, Response, jsonify, request
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.exposition import choose_encoder
 
 from ..worker_monitor import WorkerMonitor
+from .app import install_extras
 from .errors import register_error_handlers
 from .exposition import MergedRegistries
 
+if TYPE_CHECKING:
+    from ..config import AuthConfig
+    from .ingest import IngestService
 
-def create_worker_app(monitor: WorkerMonitor) -> Flask:
-    """An exporter app for one worker monitor (its own registry plus this process's metrics)."""
+
+def create_worker_app(monitor: WorkerMonitor, *, auth: Optional["AuthConfig"] = None,
+                      ingest: Optional["IngestService"] = None) -> Flask:
+    """An exporter app for one worker monitor (its own registry plus this process's metrics),
+    optionally behind `auth` and with POST /api/v1/events served by `ingest`."""
     app = Flask(f"bytedb_exporter.worker.{monitor.worker_id}")
     app.json.sort_keys = False
     exposition = CollectorRegistry(auto_describe=False)
@@ -19,6 +28,7 @@ def create_worker_app(monitor: WorkerMonitor) -> Flask:
     ProcessCollector(registry=exposition)
     app.extensions["bytedb_worker"] = monitor
     register_error_handlers(app)
+    install_extras(app, auth, ingest)
 
     @app.get("/metrics")
     def metrics() -> Response:

@@ -1,0 +1,330 @@
+"""Ingested events: a batch is validated into typed events first, then applied only when all are valid."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
+
+from .query_execution import PHASES, QueryExecution
+from .sqltext import QUERY_TYPES
+from .worker_monitor import SEVERITIES, WorkerMonitor
+
+if TYPE_CHECKING:
+    from .coordinator_monitor import CoordinatorMonitor
+    from .query_monitor import QueryMonitor
+
+QUERY_EVENTS = ("query_start", "query_update", "query_end")
+WORKER_EVENTS = ("worker_query_start", "worker_query_end", "cache_hit", "cache_miss", "cache_eviction",
+                 "cache_size", "worker_error", "network", "heartbeat")
+FACTS = ("phases", "rows", "bytes", "workers", "fragments", "optimization_applied", "original_cost",
+         "optimized_cost", "cache_hit_rate", "network_latency_ms", "error")
+QUERY_FIELDS: Dict[str, Tuple[str, ...]] = {
+    "query_start": ("query_id", "sql", "query_type") + FACTS,
+    "query_update": ("query_id",) + FACTS,
+    "query_end": ("query_id", "duration_ms") + FACTS,
+}
+WORKER_FIELDS: Dict[str, Tuple[str, ...]] = {
+    "worker_query_start": ("query_id",), "worker_query_end": ("query_id", "success", "rows", "bytes"),
+    "cache_hit": ("count",), "cache_miss": ("count",), "cache_eviction": ("count",), "cache_size": ("size_bytes",),
+    "worker_error": ("error", "query", "severity"), "network": ("bytes_received", "bytes_sent", "latency_ms"),
+    "heartbeat": (),
+}
+# Codes of events that are well formed but refused by a limit or by where they were sent (HTTP 422).
+REFUSALS = ("unknown_query_type", "cardinality_limit", "too_many_open_queries", "wrong_exporter")
+MAX_ID = 128
+MAX_TEXT = 100_000
+MAX_COUNT = 10_000
+MAX_AMOUNT = 2 ** 53
+MAX_MS = 7 * 24 * 3600 * 1000.0
+
+
+@dataclass(frozen=True)
+class EventError:
+    """Why the event at `index` of the batch was rejected."""
+
+    index: int
+    code: str
+    reason: str
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"index": self.index, "code": self.code, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Event:
+    """One valid event: its type, the query or worker it is about, and its checked values."""
+
+    type: str
+    query_id: str = ""
+    worker_id: str = ""
+    values: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def kind(self) -> str:
+        """query or worker."""
+        return "query" if self.type in QUERY_EVENTS else "worker"
+
+
+@dataclass(frozen=True)
+class IngestContext:
+    """What validation needs to know of the current state (a snapshot, taken under the ingest lock)."""
+
+    accepts_queries: bool
+    open_queries: FrozenSet[str] = frozenset()
+    max_open_queries: int = 10000
+    known_workers: FrozenSet[str] = frozenset()
+    foreign_workers: Mapping[str, str] = field(default_factory=dict)
+    default_worker: Optional[str] = None
+    new_worker_slots: int = 0
+    new_worker_refusal: str = "limits.max_workers reached"
+    worker_active: Mapping[str, int] = field(default_factory=dict)
+
+
+class Invalid(Exception):
+    """One rule an event broke."""
+
+    def __init__(self, reason: str, code: str = "invalid"):
+        super().__init__(reason)
+        self.code = code
+
+
+def _amount(name: str, value: Any, high: float = MAX_AMOUNT, integer: bool = True) -> Any:
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if not ok or isinstance(value, bool) or not 0 <= value <= high:
+        kind = "an integer" if integer else "a number"
+        raise Invalid(f"{name}: expected {kind} from 0 to {high:g}, got {value!r}")
+    return value if integer else float(value)
+
+
+def _text(name: str, value: Any, limit: int = MAX_TEXT) -> str:
+    if not isinstance(value, str) or not value or len(value) > limit:
+        raise Invalid(f"{name}: expected a non-empty string of at most {limit} characters, got {_short(value)}")
+    return value
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _facts(raw: Mapping[str, Any]) -> Dict[str, Any]:
+    """The query facts present in an event, checked; phases in seconds."""
+    out: Dict[str, Any] = {}
+    if "phases" in raw:
+        phases = raw["phases"]
+        allowed = {f"{phase}_ms": phase for phase in PHASES}
+        if not isinstance(phases, dict) or not phases or set(phases) - set(allowed):
+            raise Invalid(f"phases: expected an object with keys among {', '.join(allowed)}, got {_short(phases)}")
+        out["phases"] = {allowed[k]: _amount(f"phases.{k}", v, MAX_MS, False) / 1000.0 for k, v in phases.items()}
+    for name in ("rows", "bytes", "workers", "fragments"):
+        if name in raw:
+            out[name] = _amount(name, raw[name])
+    if "optimization_applied" in raw or "original_cost" in raw or "optimized_cost" in raw:
+        applied = raw.get("optimization_applied", True)
+        if not isinstance(applied, bool) or "original_cost" not in raw or "optimized_cost" not in raw:
+            raise Invalid("optimization_applied, original_cost, optimized_cost: expected both costs (numbers) and "
+                          "optionally optimization_applied (true or false)")
+        out["cost"] = (applied, _amount("original_cost", raw["original_cost"], integer=False),
+                       _amount("optimized_cost", raw["optimized_cost"], integer=False))
+    if "cache_hit_rate" in raw:
+        out["cache_hit_rate"] = _amount("cache_hit_rate", raw["cache_hit_rate"], 100, False)
+    if "network_latency_ms" in raw:
+        out["network_latency"] = _amount("network_latency_ms", raw["network_latency_ms"], MAX_MS, False) / 1000.0
+    if "error" in raw:
+        out["error"] = _text("error", raw["error"], 4096)
+    return out
+
+
+def _query_event(kind: str, raw: Mapping[str, Any], ctx: IngestContext, open_ids: Set[str]) -> Event:
+    if not ctx.accepts_queries:
+        raise Invalid("query events go to the coordinator's exporter, not a worker's", "wrong_exporter")
+    query_id = _text("query_id", raw.get("query_id"), MAX_ID)
+    values = _facts(raw)
+    if kind == "query_start":
+        values["sql"] = _text("sql", raw.get("sql"))
+        if "query_type" in raw:
+            query_type = raw["query_type"]
+            if not isinstance(query_type, str) or query_type.upper() not in QUERY_TYPES:
+                raise Invalid(f"query_type: {_short(query_type)} is not one of {', '.join(QUERY_TYPES)}; unknown "
+                              "types are refused rather than becoming new label values", "unknown_query_type")
+            values["query_type"] = query_type.upper()
+        if query_id in open_ids:
+            raise Invalid(f"query_id: query {query_id!r} was already started and has not ended")
+        if len(open_ids) >= ctx.max_open_queries:
+            raise Invalid(f"{len(open_ids)} queries are open, the limit is {ctx.max_open_queries}",
+                          "too_many_open_queries")
+        open_ids.add(query_id)
+    elif query_id not in open_ids:
+        raise Invalid(f"query_id: no open query {query_id!r} (send query_start first)")
+    if kind == "query_end":
+        if "duration_ms" in raw:
+            values["duration"] = _amount("duration_ms", raw["duration_ms"], MAX_MS, False) / 1000.0
+        open_ids.discard(query_id)
+    return Event(kind, query_id=query_id, values=values)
+
+
+def _worker_event(kind: str, raw: Mapping[str, Any], ctx: IngestContext, new_ids: Set[str],
+                  active_counts: Dict[str, int]) -> Event:
+    worker_id = raw.get("worker_id", ctx.default_worker)
+    worker_id = _text("worker_id", worker_id, 64)
+    values: Dict[str, Any] = {}
+    if "query_id" in WORKER_FIELDS[kind]:
+        values["query_id"] = _text("query_id", raw.get("query_id"), MAX_ID)
+    if kind == "worker_query_end":
+        success = raw.get("success", True)
+        if not isinstance(success, bool):
+            raise Invalid(f"success: expected true or false, got {_short(success)}")
+        values.update(success=success, rows=_amount("rows", raw.get("rows", 0)),
+                      bytes=_amount("bytes", raw.get("bytes", 0)))
+    elif kind in ("cache_hit", "cache_miss", "cache_eviction"):
+        values["count"] = _amount("count", raw.get("count", 1), MAX_COUNT)
+    elif kind == "cache_size":
+        values["size_bytes"] = _amount("size_bytes", raw.get("size_bytes"))
+    elif kind == "worker_error":
+        severity = raw.get("severity", "error")
+        if severity not in SEVERITIES:
+            raise Invalid(f"severity: expected one of {', '.join(SEVERITIES)}, got {_short(severity)}")
+        values.update(error=_text("error", raw.get("error"), 4096), severity=severity,
+                      query=_text("query", raw["query"]) if "query" in raw else "")
+    elif kind == "network":
+        values.update(received=_amount("bytes_received", raw.get("bytes_received", 0)),
+                      sent=_amount("bytes_sent", raw.get("bytes_sent", 0)))
+        if "latency_ms" in raw:
+            values["latency"] = _amount("latency_ms", raw["latency_ms"], MAX_MS, False) / 1000.0
+    if worker_id in ctx.foreign_workers:
+        raise Invalid(ctx.foreign_workers[worker_id], "wrong_exporter")
+    if worker_id not in ctx.known_workers and worker_id not in new_ids:
+        if len(new_ids) >= ctx.new_worker_slots:
+            raise Invalid(f"worker_id: {worker_id!r} refused as a new label value: {ctx.new_worker_refusal}",
+                          "cardinality_limit")
+        new_ids.add(worker_id)
+    if kind == "worker_query_start":
+        active = active_counts.get(worker_id, ctx.worker_active.get(worker_id, 0))
+        if active >= ctx.max_open_queries:
+            raise Invalid(f"worker {worker_id!r} has {active} open queries, the limit is {ctx.max_open_queries}",
+                          "too_many_open_queries")
+        active_counts[worker_id] = active + 1
+    elif kind == "worker_query_end":
+        active_counts[worker_id] = max(0, active_counts.get(worker_id, ctx.worker_active.get(worker_id, 0)) - 1)
+    return Event(kind, worker_id=worker_id, values=values)
+
+
+def validate_batch(raw_events: Sequence[Any], ctx: IngestContext) -> Tuple[List[Event], List[EventError]]:
+    """Typed events and the error of every bad one; state is only read through `ctx`."""
+    events: List[Event] = []
+    errors: List[EventError] = []
+    open_ids: Set[str] = set(ctx.open_queries)
+    new_ids: Set[str] = set()
+    active_counts: Dict[str, int] = {}
+    for index, raw in enumerate(raw_events):
+        try:
+            if not isinstance(raw, dict):
+                raise Invalid(f"expected an object, got {type(raw).__name__}")
+            kind = raw.get("type")
+            fields = QUERY_FIELDS.get(kind) or WORKER_FIELDS.get(kind)  # type: ignore[arg-type]
+            if fields is None:
+                raise Invalid(f"type: expected one of {', '.join(QUERY_EVENTS + WORKER_EVENTS)}, got {_short(kind)}")
+            allowed = set(fields) | {"type"} | ({"worker_id"} if kind in WORKER_FIELDS else set())
+            unknown = sorted(set(raw) - allowed)
+            if unknown:
+                raise Invalid(f"unknown field(s) {', '.join(map(str, unknown))} for {kind}; expected "
+                              f"{', '.join(sorted(allowed))}")
+            if kind in QUERY_FIELDS:
+                events.append(_query_event(kind, raw, ctx, open_ids))
+            else:
+                events.append(_worker_event(kind, raw, ctx, new_ids, active_counts))
+        except Invalid as error:
+            errors.append(EventError(index, error.code, str(error)))
+    return events, errors
+
+
+class EventApplier:
+    """Applies validated events to the monitors; keeps the queries opened by query_start until their end."""
+
+    def __init__(self, worker: Callable[[str], WorkerMonitor], queries: Optional["QueryMonitor"] = None,
+                 coordinator: Optional["CoordinatorMonitor"] = None):
+        self._worker = worker
+        self._queries = queries
+        self._coordinator = coordinator
+        self._open: Dict[str, QueryExecution] = {}
+
+    def open_queries(self) -> FrozenSet[str]:
+        """Ids of queries started and not yet ended."""
+        return frozenset(self._open)
+
+    def apply(self, events: Sequence[Event]) -> Dict[str, int]:
+        """Apply every event in order (call only with a batch validate_batch accepted); counts per kind."""
+        counts = {"query": 0, "worker": 0}
+        for event in events:
+            (self._apply_query if event.kind == "query" else self._apply_worker)(event)
+            counts[event.kind] += 1
+        return counts
+
+    def _apply_query(self, event: Event) -> None:
+        v = event.values
+        if event.type == "query_start":
+            assert self._queries is not None
+            execution = self._open[event.query_id] = self._queries.start_query_monitoring(event.query_id, v["sql"])
+            if "query_type" in v:
+                execution.set_query_type(v["query_type"])
+            if self._coordinator is not None:
+                self._coordinator.record_query_start(event.query_id, v.get("fragments", 0), v.get("workers", 0))
+        execution = self._open[event.query_id]
+        _set_facts(execution, v)
+        if event.type != "query_end":
+            return
+        del self._open[event.query_id]
+        if "duration" in v:  # the node measured the whole query; QueryExecution has no public setter for it
+            execution.start_timestamp = time.time() - v["duration"]
+            execution._started = time.perf_counter() - v["duration"]  # noqa: SLF001
+        metrics = execution.finish()
+        coordinator = self._coordinator
+        if coordinator is not None:
+            phases = metrics.phase_seconds
+            if "planning" in phases:
+                coordinator.record_planning_time(phases["planning"])
+            if "aggregation" in phases:
+                coordinator.record_aggregation_time(phases["aggregation"])
+            if "cost" in v:
+                coordinator.record_optimization(*v["cost"])
+            coordinator.record_query_end(event.query_id, not metrics.error_occurred,
+                                         {"coordination_overhead": phases.get("coordination", 0.0)})
+
+    def _apply_worker(self, event: Event) -> None:
+        monitor, v = self._worker(event.worker_id), event.values
+        if event.type == "worker_query_start":
+            monitor.record_query_start(v["query_id"])
+        elif event.type == "worker_query_end":
+            monitor.record_query_end(v["query_id"], v["success"], v["rows"], v["bytes"])
+        elif event.type in ("cache_hit", "cache_miss", "cache_eviction"):
+            record = {"cache_hit": monitor.record_cache_hit, "cache_miss": monitor.record_cache_miss,
+                      "cache_eviction": monitor.record_cache_eviction}[event.type]
+            for _ in range(v["count"]):
+                record()
+        elif event.type == "cache_size":
+            monitor.set_cache_size(v["size_bytes"])
+        elif event.type == "worker_error":
+            monitor.record_error(v["error"], v["query"], v["severity"])
+        elif event.type == "network":
+            monitor.record_network_activity(v["received"], v["sent"], v.get("latency"))
+        else:
+            monitor.heartbeat()
+
+
+def _set_facts(execution: QueryExecution, v: Mapping[str, Any]) -> None:
+    """Copy the checked facts of one event onto a running query."""
+    for phase, seconds in v.get("phases", {}).items():
+        execution.phase_seconds[phase] = execution.phase_seconds.get(phase, 0.0) + seconds
+    if "workers" in v or "fragments" in v:
+        execution.set_worker_info(v.get("workers", execution.workers_used),
+                                  v.get("fragments", execution.fragments_executed))
+    if "rows" in v or "bytes" in v:
+        execution.set_data_info(v.get("rows", execution.rows_processed), v.get("bytes", execution.bytes_transferred))
+    if "cost" in v:
+        execution.set_optimization_info(*v["cost"])
+    if "cache_hit_rate" in v:
+        execution.set_cache_info(v["cache_hit_rate"])
+    if "network_latency" in v:
+        execution.set_network_latency(v["network_latency"])
+    if "error" in v:
+        execution.set_error(v["error"])

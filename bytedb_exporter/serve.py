@@ -1,0 +1,203 @@
+"""`bytedb-exporter serve`: a coordinator or worker exporter built from a Config, started and stopped cleanly."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import Dict, Iterator, List, Optional
+
+from flask import Flask
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from .config import Config
+from .coordinator_monitor import CoordinatorMonitor
+from .events import EventApplier, IngestContext
+from .metrics import NAMESPACE, MetricsRegistry
+from .query_monitor import QueryMonitor
+from .remote import RemoteWorkerMonitor, WorkerPoller
+from .sampling import PidProvider, ResourceSample, pid_file_provider, process_name_provider
+from .web.app import create_app
+from .web.ingest import IngestService
+from .web.server import BackgroundServer
+from .web.worker_app import create_worker_app
+from .worker_monitor import WorkerMonitor
+
+log = logging.getLogger(__name__)
+IO_HELP = {"read": "Bytes a worker's process read from storage (psutil io_counters).",
+           "write": "Bytes a worker's process wrote to storage (psutil io_counters)."}
+
+
+class ProcessIOCollector(Collector):
+    """bytedb_worker_io_{read,write}_bytes_total of one watched process, from its last sample."""
+
+    def __init__(self, worker_id: str):
+        self.worker_id = worker_id
+        self.sample = ResourceSample()
+
+    def collect(self) -> Iterator[Metric]:
+        sample = self.sample
+        for direction, value in (("read", sample.io_read_bytes), ("write", sample.io_write_bytes)):
+            family = CounterMetricFamily(f"{NAMESPACE}_worker_io_{direction}_bytes", IO_HELP[direction],
+                                         labels=["worker_id"])
+            family.add_metric([self.worker_id], value)
+            yield family
+
+
+class ProcessWatch:
+    """Samples the watched process every interval; a successful sample is the worker's heartbeat."""
+
+    def __init__(self, monitor: WorkerMonitor, io: ProcessIOCollector, interval: float):
+        self.monitor, self.io, self.interval = monitor, io, interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"bytedb-watch-{monitor.worker_id}", daemon=True)
+        self._last_status = "not_sampled"
+
+    def sample_once(self) -> ResourceSample:
+        """Sample now, heartbeat when the process was read, log when it goes away or comes back."""
+        sample = self.monitor.update_resource_metrics()
+        if sample.ok:
+            self.monitor.heartbeat()
+            self.io.sample = sample
+        if sample.status != self._last_status:
+            level = logging.INFO if sample.ok else logging.WARNING
+            log.log(level, "worker %s: watched process %s (pid %s)", self.monitor.worker_id, sample.status, sample.pid)
+            self._last_status = sample.status
+        return sample
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.sample_once()
+            except Exception:  # keep watching; the next round may succeed
+                log.exception("worker %s: sampling failed", self.monitor.worker_id)
+            self._stop.wait(self.interval)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+
+class Service:
+    """The monitors, background threads and Flask app of one serve-mode exporter."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.poller: Optional[WorkerPoller] = None
+        self.watch: Optional[ProcessWatch] = None
+        self.coordinator: Optional[CoordinatorMonitor] = None
+        self.worker: Optional[WorkerMonitor] = None
+        self.app = self._coordinator_app() if config.role == "coordinator" else self._worker_app()
+
+    def _ingest(self, registry: MetricsRegistry, applier: EventApplier, context) -> Optional[IngestService]:
+        limits = self.config.limits
+        if not self.config.ingest_enabled:
+            return None
+        return IngestService(registry, applier, context, max_body_bytes=limits.max_body_bytes,
+                             max_events=limits.max_batch_events)
+
+    def _coordinator_app(self) -> Flask:
+        c = self.config
+        registry = MetricsRegistry()
+        queries = QueryMonitor(registry, c.query_history, c.failed_query_history, c.top_queries)
+        coordinator = self.coordinator = CoordinatorMonitor(registry, c.thresholds)
+        remotes: Dict[str, RemoteWorkerMonitor] = {}
+        for worker in c.workers:
+            remote = remotes[worker.id] = RemoteWorkerMonitor(worker.id, worker.url, registry, c.thresholds,
+                                                              stale_after_seconds=2 * c.poll_interval_seconds)
+            coordinator.register_worker(worker.id, remote)  # type: ignore[arg-type]  (same interface)
+        self.poller = WorkerPoller(list(remotes.values()), c.poll_interval_seconds, c.poll_timeout_seconds,
+                                   c.poll_bearer_token)
+
+        def pushed_worker(worker_id: str) -> WorkerMonitor:
+            found = coordinator.workers().get(worker_id)
+            if found is None:
+                found = WorkerMonitor(worker_id, registry, c.thresholds, data_path=None, error_history=c.error_history)
+                coordinator.register_worker(worker_id, found)
+                log.info("worker %s: first event ingested, now monitored", worker_id)
+            return found
+
+        applier = EventApplier(pushed_worker, queries, coordinator)
+
+        def context() -> IngestContext:
+            pushed = {wid: m for wid, m in coordinator.workers().items() if wid not in remotes}
+            return IngestContext(
+                accepts_queries=True, open_queries=applier.open_queries(), max_open_queries=c.limits.max_open_queries,
+                known_workers=frozenset(pushed),
+                foreign_workers={wid: f"worker {wid!r} is polled from {r.url}; post its events to that exporter"
+                                 for wid, r in remotes.items()},
+                new_worker_slots=max(0, c.limits.max_workers - len(remotes) - len(pushed)),
+                worker_active={wid: m.vitals().active_queries for wid, m in pushed.items()})
+
+        return create_app(coordinator, queries, stream_interval=c.stream_interval_seconds,
+                          history_minutes=c.history_minutes, start_stream=False, auth=c.auth,
+                          ingest=self._ingest(registry, applier, context))
+
+    def _worker_app(self) -> Flask:
+        c = self.config
+        assert c.process is not None
+        provider: Optional[PidProvider] = None
+        if c.process.pid_file:
+            provider = pid_file_provider(c.process.pid_file)
+        elif c.process.name:
+            provider = process_name_provider(c.process.name)
+        monitor = self.worker = WorkerMonitor(c.node_id, MetricsRegistry(), c.thresholds, pid=c.process.pid,
+                                              pid_provider=provider, data_path=c.data_path,
+                                              error_history=c.error_history)
+        io = ProcessIOCollector(c.node_id)
+        monitor.registry.register_collector(io)
+        self.watch = ProcessWatch(monitor, io, c.process.sample_interval_seconds)
+        applier = EventApplier(lambda _worker_id: monitor)
+
+        def context() -> IngestContext:
+            return IngestContext(accepts_queries=False, max_open_queries=c.limits.max_open_queries,
+                                 known_workers=frozenset([c.node_id]), default_worker=c.node_id,
+                                 new_worker_refusal=f"this exporter serves worker {c.node_id!r} only",
+                                 worker_active={c.node_id: monitor.vitals().active_queries})
+
+        return create_worker_app(monitor, auth=c.auth, ingest=self._ingest(monitor.registry, applier, context))
+
+    def start(self) -> None:
+        """Start sampling, polling and the live stream."""
+        if self.watch is not None:
+            self.watch.sample_once()
+            self.watch.start()
+        if self.poller is not None:
+            self.poller.start()
+        if "bytedb" in self.app.extensions:
+            self.app.extensions["bytedb"].hub.start()
+
+    def stop(self) -> None:
+        """Stop every background thread this service started."""
+        if "bytedb" in self.app.extensions:
+            self.app.extensions["bytedb"].hub.stop()
+        if self.poller is not None:
+            self.poller.stop()
+        if self.watch is not None:
+            self.watch.stop()
+
+
+def run(config: Config) -> int:
+    """Serve until SIGTERM or SIGINT, then stop the server and every thread; 0 on a clean stop."""
+    service = Service(config)
+    server = BackgroundServer(service.app, config.host, config.port)
+    stop = threading.Event()
+    handlers: List = []
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        handlers.append((sig, signal.signal(sig, lambda signum, _frame: stop.set())))
+    try:
+        service.start()
+        log.info("%s exporter %s listening on %s (config %s)", config.role, config.node_id, server.url, config.source)
+        while not stop.wait(1.0):
+            pass
+        log.info("stopping")
+    finally:
+        server.stop()
+        service.stop()
+        for sig, handler in handlers:
+            signal.signal(sig, handler)
+    return 0
