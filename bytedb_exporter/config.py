@@ -189,7 +189,7 @@ def parse_config(data: Any, source: str = "<config>", env: Mapping[str, str] = {
     poll = top.section("poll")
     values.update(poll_interval_seconds=poll.positive("interval_seconds", 5.0),
                   poll_timeout_seconds=poll.positive("timeout_seconds", 2.0),
-                  poll_bearer_token=env.get(ENV["poll_token"]) or _secret(poll, "bearer_token", problems))
+                  poll_bearer_token=_secret(poll, "bearer_token", problems, env.get(ENV["poll_token"])))
     poll.finish()
     if values["poll_timeout_seconds"] > values["poll_interval_seconds"]:
         problems.append(f"poll.timeout_seconds: expected at most poll.interval_seconds "
@@ -222,12 +222,14 @@ def _env_port(text: str, problems: List[str], default: int) -> int:
     return default
 
 
-def _secret(section: Section, name: str, problems: List[str]) -> Optional[str]:
-    """An inline secret or the first line of `<name>_file`, not both."""
+def _secret(section: Section, name: str, problems: List[str], override: Optional[str] = None) -> Optional[str]:
+    """The environment's override, else an inline secret or the content of `<name>_file` (not both)."""
     inline = section.get(name, str)
     path = section.get(f"{name}_file", str)
     if inline and path:
         problems.append(f"{section.key(name)}: expected either {name} or {name}_file, not both")
+    if override:
+        return override
     if path:
         try:
             return Path(path).read_text(encoding="utf-8").strip() or None
@@ -313,10 +315,10 @@ def _http_url(url: str) -> bool:
 
 
 def _auth(section: Section, env: Mapping[str, str], problems: List[str]) -> AuthConfig:
-    token = env.get(ENV["token"]) or _secret(section, "bearer_token", problems)
+    token = _secret(section, "bearer_token", problems, env.get(ENV["token"]))
     basic = section.section("basic")
     username = basic.get("username", str)
-    password = env.get(ENV["password"]) or _secret(basic, "password", problems)
+    password = _secret(basic, "password", problems, env.get(ENV["password"]))
     basic.finish()
     if bool(username) != bool(password):
         problems.append("auth.basic: expected both username and password")
