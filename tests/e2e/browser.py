@@ -4,7 +4,7 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator, List, Tuple
 
-from conftest import require_binary
+from support import require_binary
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from conftest import free_port
+from support import free_port
 from processes import PYTHON, descendants, get_json, http_get, read_sse_events, start, stop, wait_until
 from browser import chromium_page
 

@@ -5,7 +5,7 @@ import signal
 import sys
 from pathlib import Path
 
-from conftest import free_port
+from support import free_port
 from processes import descendants, get_json, http_get, read_sse_events, start, stop, wait_until
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from bytedb_exporter.dashboard import Dashboard
 from browser import chromium_page
-from conftest import free_port
+from support import free_port
 
 HOSTILE_SQL = "<img src=x onerror=alert(1)>"
 HOSTILE_ERROR = "<script>alert(2)</script> near <b>"

@@ -3,7 +3,7 @@ import subprocess
 
 from prometheus_client import generate_latest
 
-from conftest import require_binary
+from support import require_binary
 from test_coordinator_monitor import cluster
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from conftest import require_binary
+from support import require_binary
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
