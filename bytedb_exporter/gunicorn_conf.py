@@ -5,10 +5,26 @@ show a different part of it. Threads serve the requests: every open dashboard ho
 connection to /api/stream for as long as it is open, so `threads` bounds the number of live
 viewers plus concurrent scrapes (gthread is used instead of gevent so that psutil, sqlite3 and
 multiprocessing run unpatched). Override with GUNICORN_CMD_ARGS, e.g. "--bind 0.0.0.0:8091".
+
+Serve mode: BYTEDB_EXPORTER_CONFIG=/etc/bytedb-exporter/bytedb-exporter.yml serves that exporter
+and binds to its listen address (BYTEDB_EXPORTER_BIND still wins); a bad file stops the start
+with its problems listed.
 """
 import os
 
-bind = os.environ.get("BYTEDB_EXPORTER_BIND", "127.0.0.1:8091")
+
+def _default_bind() -> str:
+    """The serve-mode config's listen address, else the dashboard's default."""
+    path = os.environ.get("BYTEDB_EXPORTER_CONFIG")
+    if not path:
+        return "127.0.0.1:8091"
+    from bytedb_exporter.config import load_config
+
+    config = load_config(path)
+    return f"{config.host}:{config.port}"
+
+
+bind = os.environ.get("BYTEDB_EXPORTER_BIND") or _default_bind()
 workers = 1
 worker_class = "gthread"
 threads = int(os.environ.get("BYTEDB_EXPORTER_THREADS", "256"))

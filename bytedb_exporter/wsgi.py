@@ -1,6 +1,8 @@
 """WSGI entry point: `gunicorn -c python:bytedb_exporter.gunicorn_conf 'bytedb_exporter.wsgi:app'`.
 
 The environment chooses what is served:
+- BYTEDB_EXPORTER_CONFIG=FILE: serve mode, a coordinator or worker exporter as the YAML file
+  says (the same as `bytedb-exporter serve --config FILE`);
 - BYTEDB_EXPORTER_DEMO_WORKERS=N: the demo cluster with N worker processes (and
   BYTEDB_EXPORTER_DEMO_QPS, default 20), inside this gunicorn worker;
 - otherwise an empty coordinator dashboard, to which a program adds monitors.
@@ -9,20 +11,32 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from flask import Flask
 
 from .demo_app import Demo, DemoOptions
 from .web import create_app
 
+if TYPE_CHECKING:
+    from .serve import Service
+
 log = logging.getLogger(__name__)
 demo: Optional[Demo] = None
+service: Optional["Service"] = None
 
 
 def build_app() -> Flask:
     """The app the environment asks for."""
-    global demo
+    global demo, service
+    config_path = os.environ.get("BYTEDB_EXPORTER_CONFIG")
+    if config_path:
+        from .config import load_config
+        from .serve import Service
+
+        service = Service(load_config(config_path))
+        service.start()
+        return service.app
     workers = os.environ.get("BYTEDB_EXPORTER_DEMO_WORKERS")
     if not workers:
         return create_app()
@@ -37,6 +51,8 @@ def shutdown() -> None:
     """Stop what build_app started (the gunicorn config calls this when its worker exits)."""
     if demo is not None:
         demo.stop()
+    if service is not None:
+        service.stop()
 
 
 app = build_app()

@@ -265,3 +265,25 @@ def test_a_hanging_worker_does_not_delay_the_others():
         server.stop()
         hanging.close()
         monitor.close()
+
+
+def test_gunicorn_serves_the_config_and_stops_on_sigterm(tmp_path):
+    """The shipped gunicorn config in serve mode: binds to the file's listen address, SIGTERM stops it."""
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    if not gunicorn.exists():
+        pytest.skip("gunicorn is not installed next to this Python")
+    cluster = Cluster(tmp_path)
+    try:
+        cluster.start_node("w")
+        port = free_port()
+        config = tmp_path / "w.yml"
+        config.write_text(yaml.safe_dump(cluster.worker_config("w", port)))
+        server = subprocess.Popen([str(gunicorn), "-c", "python:bytedb_exporter.gunicorn_conf", "bytedb_exporter.wsgi:app"],
+                                  env={**os.environ, "BYTEDB_EXPORTER_CONFIG": str(config)}, cwd=tmp_path,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cluster.processes.append(server)
+        wait_for(lambda: get(f"http://127.0.0.1:{port}", "/api/worker")["status"]["status"] == "healthy", 30)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=15) == 0
+    finally:
+        cluster.stop()
