@@ -32,10 +32,8 @@ from helpers import (  # noqa: E402
     load_module, prometheus_test_config, start_process, stop_process, wait_for,
 )
 
-# require_binary / free_port: tests/support.py (formerly tests/conftest.py).
-_SUPPORT = next(p for p in (ROOT / "tests" / "support.py", ROOT / "tests" / "conftest.py")
-                if p.exists() and "def require_binary" in p.read_text(encoding="utf-8"))
-shared = load_module(_SUPPORT, "_bytedb_tests_support")
+from support import free_port, require_binary  # noqa: E402
+
 generate = load_module(ROOT / "grafana" / "generate.py", "_bytedb_grafana_generate")
 
 pytestmark = pytest.mark.e2e
@@ -89,8 +87,8 @@ def _answers(url: str) -> bool:
 
 @pytest.fixture(scope="module")
 def binaries() -> dict[str, str]:
-    return {"prometheus": shared.require_binary("prometheus", "prometheus"),
-            "promtool": shared.require_binary("promtool", "prometheus")}
+    return {"prometheus": require_binary("prometheus", "prometheus"),
+            "promtool": require_binary("promtool", "prometheus")}
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +111,7 @@ def stack(binaries: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
 
     request.addfinalizer(stop_all)
 
-    coordinator_port = shared.free_port()
+    coordinator_port = free_port()
     worker_base = free_port_block(WORKERS)
     worker_ports = [worker_base + i for i in range(WORKERS)]
     demo = start_process("demo", [
@@ -132,7 +130,7 @@ def stack(binaries: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
                            capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stdout + check.stderr
 
-    prometheus_port = shared.free_port()
+    prometheus_port = free_port()
     api = PrometheusAPI(f"http://127.0.0.1:{prometheus_port}")
     prometheus = start_process("prometheus", [
         binaries["prometheus"], "--config.file", str(config_path),
@@ -235,6 +233,10 @@ def test_every_target_is_up(stack: Stack) -> None:
     roles = {t["labels"]["instance"]: (t["labels"]["job"], t["labels"]["role"]) for t in targets}
     assert roles[f"127.0.0.1:{stack.coordinator_port}"] == (COORDINATOR_JOB, "coordinator")
     assert {roles[f"127.0.0.1:{p}"][1] for p in stack.worker_ports} == {"worker"}
+    # prometheus.yml labels each worker target with node = the worker_id that exporter serves.
+    worker_series = stack.api.query('bytedb_worker_load{role="worker"}')
+    assert sorted((s["metric"]["node"], s["metric"]["worker_id"]) for s in worker_series) == \
+        [(w, w) for w in sorted(WORKER_IDS)], worker_series
     # The BytedbExporterDown alert selects exactly these targets.
     up = stack.api.query('up{job=~"bytedb.*"}')
     assert len(up) == len(expected) and all(float(s["value"][1]) == 1 for s in up)
