@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Dict, Iterator, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 from flask import Flask
 from prometheus_client.core import CounterMetricFamily, Metric
@@ -74,9 +74,11 @@ class ProcessWatch:
             self._stop.wait(self.interval)
 
     def start(self) -> None:
+        """Sample in a daemon thread."""
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop sampling and wait for the thread."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
@@ -93,7 +95,9 @@ class Service:
         self.worker: Optional[WorkerMonitor] = None
         self.app = self._coordinator_app() if config.role == "coordinator" else self._worker_app()
 
-    def _ingest(self, registry: MetricsRegistry, applier: EventApplier, context) -> Optional[IngestService]:
+    def _ingest(self, registry: MetricsRegistry, applier: EventApplier,
+                context: Callable[[], IngestContext]) -> Optional[IngestService]:
+        """The ingest service, or None when ingest is turned off."""
         limits = self.config.limits
         if not self.config.ingest_enabled:
             return None

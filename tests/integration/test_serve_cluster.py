@@ -212,6 +212,13 @@ def test_coordinator_follows_workers_through_failure_and_recovery(cluster):
     text, _ = wait_for(lambda: metrics_show(cluster, "healthy", "worker-2", "healthy"), 5)
     assert sample_value(text, "bytedb_remote_worker_up", worker_id="worker-2") == 1.0
 
+    # Pages, stream snapshots and polls ran all along without a single traceback; SIGTERM stops cleanly.
+    assert get(coordinator, "/healthz")["snapshots"] > 3
+    process = cluster.exporters["coordinator"]
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+    assert b"Traceback" not in process.stderr.read()
+
 
 def test_watched_process_restart_is_picked_up_and_sigterm_stops_cleanly(tmp_path):
     cluster = Cluster(tmp_path)
