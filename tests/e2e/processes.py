@@ -29,6 +29,13 @@ def descendants(process: subprocess.Popen) -> List[psutil.Process]:
         return []
 
 
+def leftovers(children: List[psutil.Process], timeout: float = 10.0) -> List[psutil.Process]:
+    """The children still alive after `timeout` seconds (helpers such as multiprocessing's
+    resource tracker leave shortly after their parent)."""
+    _, alive = psutil.wait_procs(children, timeout=timeout)
+    return [child for child in alive if child.status() != psutil.STATUS_ZOMBIE]
+
+
 def stop(process: subprocess.Popen, sig: int = signal.SIGINT, timeout: float = 30.0) -> Optional[int]:
     """Ask the child to stop; kill its whole group when it does not within `timeout`."""
     if process.poll() is None:

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from support import free_port
-from processes import PYTHON, descendants, get_json, http_get, read_sse_events, start, stop, wait_until
+from processes import leftovers, PYTHON, descendants, get_json, http_get, read_sse_events, start, stop, wait_until
 from browser import chromium_page
 
 PROMETHEUS_ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
@@ -28,7 +28,7 @@ def demo(tmp_path_factory):
     finally:
         code = stop(process)
     assert code == 0, log.read_text()[-2000:]
-    assert not [child for child in children if child.is_running() and child.status() != "zombie"]
+    assert leftovers(children) == []
 
 
 def test_every_endpoint_answers_with_measured_data(demo):
