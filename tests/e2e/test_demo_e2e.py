@@ -6,7 +6,9 @@ import json
 import pytest
 
 from support import free_port
-from processes import leftovers, PYTHON, descendants, get_json, http_get, read_sse_events, start, stop, wait_until
+from processes import (
+    PYTHON, descendants, get_json, http_get, leftovers, read_sse_events, start, stop, wait_until,
+)
 from browser import chromium_page
 
 PROMETHEUS_ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"

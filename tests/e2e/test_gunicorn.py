@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from support import free_port
-from processes import leftovers, descendants, get_json, http_get, read_sse_events, start, stop, wait_until
+from processes import descendants, get_json, http_get, leftovers, read_sse_events, start, stop, wait_until
 
 
 def test_gunicorn_serves_the_dashboard_and_stops_cleanly(tmp_path):
