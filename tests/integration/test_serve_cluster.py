@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import free_port
 
 from bytedb_exporter.metrics import MetricsRegistry
 from bytedb_exporter.remote import RemoteWorkerMonitor, WorkerPoller
@@ -56,12 +57,6 @@ worker_events = [{"type": "worker_query_start", "query_id": "f1"},
 print(json.dumps([post(coordinator + "/api/v1/events", json.dumps(queries), "application/json"),
                   post(worker + "/api/v1/events", "\\n".join(map(json.dumps, worker_events)), "application/x-ndjson")]))
 """
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def get(url, path):
