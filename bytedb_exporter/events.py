@@ -1,7 +1,6 @@
 """Ingested events: a batch is validated into typed events first, then applied only when all are valid."""
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
 
@@ -274,10 +273,7 @@ class EventApplier:
         if event.type != "query_end":
             return
         del self._open[event.query_id]
-        if "duration" in v:  # the node measured the whole query; QueryExecution has no public setter for it
-            execution.start_timestamp = time.time() - v["duration"]
-            execution._started = time.perf_counter() - v["duration"]  # noqa: SLF001
-        metrics = execution.finish()
+        metrics = execution.finish(v.get("duration"))  # the node's own measurement, when it sent one
         coordinator = self._coordinator
         if coordinator is not None:
             phases = metrics.phase_seconds

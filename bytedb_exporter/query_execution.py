@@ -127,9 +127,18 @@ class QueryExecution:
         """Mark the query failed with this error."""
         self.error_message = str(error) or type(error).__name__
 
-    def finish(self) -> QueryMetrics:
-        """Stop the clock, record everything and return the query's metrics (only once)."""
+    def finish(self, total_seconds: Optional[float] = None) -> QueryMetrics:
+        """Stop the clock, record everything and return the query's metrics (only once).
+
+        `total_seconds` gives a duration the node measured itself (e.g. an ingested event):
+        the query is then taken to have started that long before now.
+        """
         total = time.perf_counter() - self._started
+        if total_seconds is not None:
+            if total_seconds < 0:
+                raise ValueError(f"total_seconds must not be negative, got {total_seconds}")
+            self.start_timestamp = time.time() - total_seconds
+            total = total_seconds
         if self.result is not None:
             raise RuntimeError(f"query {self.query_id!r} already finished")
         original, optimized = self.original_cost, self.optimized_cost

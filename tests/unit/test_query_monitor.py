@@ -236,3 +236,13 @@ def test_listeners_see_finished_queries(monitor):
     monitor.remove_listener(seen.append)
     run_query(monitor, "q2", "SELECT 1")
     assert [m.query_id for m in seen] == ["q1"]
+
+
+def test_finish_with_a_duration_measured_elsewhere(monitor):
+    execution = monitor.start_query_monitoring("pushed", "SELECT 1")
+    metrics = execution.finish(total_seconds=2.5)
+    assert metrics.total_duration == timedelta(seconds=2.5)
+    assert abs((metrics.end_time - metrics.start_time).total_seconds() - 2.5) < 1e-3
+    assert monitor.duration_stats()["sum"] == pytest.approx(2.5)
+    with pytest.raises(ValueError):
+        monitor.start_query_monitoring("bad", "SELECT 1").finish(total_seconds=-1)
