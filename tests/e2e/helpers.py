@@ -19,10 +19,11 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Optional, Sequence, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 
@@ -44,11 +45,11 @@ def load_module(path: Path, name: str) -> ModuleType:
 
 # --------------------------------------------------------------------------- waiting
 
-def wait_for(check: Callable[[], Optional[T]], timeout: float, what: str, interval: float = 0.5,
+def wait_for(check: Callable[[], T | None], timeout: float, what: str, interval: float = 0.5,
               on_timeout: Callable[[], str] = lambda: "") -> T:
     """Call `check` until it returns something truthy; AssertionError after `timeout` seconds."""
     deadline = time.monotonic() + timeout
-    last_error: Optional[BaseException] = None
+    last_error: BaseException | None = None
     while True:
         try:
             value = check()
@@ -87,14 +88,15 @@ def free_port_block(count: int, attempts: int = 50) -> int:
 # --------------------------------------------------------------------------- processes
 
 _PR_SET_PDEATHSIG = 1
+try:  # loaded here, in the parent: no dlopen between fork and exec
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+except (OSError, AttributeError):
+    _PRCTL = None
 
 
 def _die_with_parent() -> None:
     """In the child (Linux): get SIGTERM when the test process dies, so nothing is left behind."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except OSError:
-        pass
+    _PRCTL(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -117,15 +119,16 @@ class Process:
             raise AssertionError(f"{self.name} exited with code {code}\n{self.log_tail()}")
 
 
-def start_process(name: str, argv: Sequence[str], log_path: Path, cwd: Optional[Path] = None,
-                  env: Optional[dict] = None) -> Process:
+def start_process(name: str, argv: Sequence[str], log_path: Path, cwd: Path | None = None,
+                  env: dict | None = None) -> Process:
     """Start `argv` in a new session (own process group), stdout+stderr to `log_path`."""
     log = open(log_path, "wb")  # noqa: SIM115 - the child keeps it; closed when we close ours below
     try:
         popen = subprocess.Popen(
             list(argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             cwd=str(cwd) if cwd else None, env=env, start_new_session=True,
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            # prctl only, no locks or allocation in the child: safe despite threads in the parent.
+            preexec_fn=_die_with_parent if _PRCTL is not None else None,  # noqa: PLW1509
         )
     finally:
         log.close()
@@ -139,7 +142,7 @@ def _signal_group(popen: subprocess.Popen, sig: int) -> None:
         pass
 
 
-def stop_process(process: Process, timeout: float = 15.0) -> Optional[int]:
+def stop_process(process: Process, timeout: float = 15.0) -> int | None:
     """SIGTERM the process group, wait up to `timeout`, then SIGKILL the group. Returns the exit code."""
     popen = process.popen
     if popen.poll() is None:
@@ -194,7 +197,7 @@ class PrometheusAPI:
         status, _ = http_get(f"{self.base_url}/-/ready", timeout=2)
         return status == 200
 
-    def query(self, expr: str, at: Optional[float] = None) -> list[dict[str, Any]]:
+    def query(self, expr: str, at: float | None = None) -> list[dict[str, Any]]:
         """Instant vector (or a scalar wrapped as one sample) of `expr`."""
         params: dict[str, Any] = {"query": expr}
         if at is not None:

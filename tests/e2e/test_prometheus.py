@@ -19,20 +19,31 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import pytest
 import yaml
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # noqa: E402 - helpers.py next to this file
-from helpers import (  # noqa: E402
-    ROOT, PrometheusAPI, PromQLError, Process, finite_values, free_port_block, http_get, http_post,
-    load_module, prometheus_test_config, start_process, stop_process, wait_for,
+sys.path.insert(0, str(HERE))
+from helpers import (
+    ROOT,
+    Process,
+    PrometheusAPI,
+    PromQLError,
+    finite_values,
+    free_port_block,
+    http_get,
+    http_post,
+    load_module,
+    prometheus_test_config,
+    start_process,
+    stop_process,
+    wait_for,
 )
-
-from support import free_port, require_binary  # noqa: E402
+from support import free_port, require_binary
 
 generate = load_module(ROOT / "grafana" / "generate.py", "_bytedb_grafana_generate")
 
@@ -105,7 +116,7 @@ def stack(binaries: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
                 try:
                     http_post(f"{api.base_url}/-/quit", timeout=2)
                     process.popen.wait(timeout=10)
-                except Exception:  # noqa: BLE001 - falls through to the signals below
+                except Exception:  # noqa: BLE001, S110 - the signals below stop it anyway
                     pass
             stop_process(process)
 
@@ -127,7 +138,7 @@ def stack(binaries: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
     config_path = tmp / "prometheus.yml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     check = subprocess.run([binaries["promtool"], "check", "config", str(config_path)],
-                           capture_output=True, text=True, timeout=60)
+                           capture_output=True, text=True, timeout=60, check=False)
     assert check.returncode == 0, check.stdout + check.stderr
 
     prometheus_port = free_port()
@@ -301,7 +312,8 @@ def test_every_dashboard_variable_has_values(stack: Stack) -> None:
         match = re.fullmatch(r"label_values\((\w+),\s*(\w+)\)", definition)
         assert match, f"{uid} ${name}: unsupported variable query {definition!r}"
         metric, label = match.groups()
-        values = wait_for(lambda: stack.api.label_values(label, metric), DATA_TIMEOUT, f"{uid} ${name} values")
+        values = wait_for(lambda label=label, metric=metric: stack.api.label_values(label, metric),
+                          DATA_TIMEOUT, f"{uid} ${name} values")
         if label == "worker_id":
             assert set(values) == WORKER_IDS, values
 
@@ -355,6 +367,6 @@ def test_promtool_check_metrics_is_silent_for_every_exporter(stack: Stack, binar
         assert status == 200, f"{name}: HTTP {status}"
         assert b"bytedb_worker_" in body, name
         result = subprocess.run([binaries["promtool"], "check", "metrics"], input=body,
-                                capture_output=True, timeout=60)
+                                capture_output=True, timeout=60, check=False)
         output = (result.stdout + result.stderr).decode(errors="replace").strip()
         assert result.returncode == 0 and output == "", f"{name} ({url}): rc={result.returncode}\n{output}"
