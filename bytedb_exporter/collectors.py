@@ -11,6 +11,7 @@ from prometheus_client.registry import Collector
 
 from .health import CLUSTER_STATES, WORKER_STATES
 from .metrics import NAMESPACE, MetricsRegistry
+from .scrape import scrape_vitals
 
 if TYPE_CHECKING:
     from .coordinator_monitor import ClusterView, CoordinatorMonitor
@@ -75,7 +76,7 @@ class WorkerCollector(Collector):
         vitals: List["WorkerVitals"] = []
         for worker_id, monitor in sorted(monitors.items()):
             try:
-                vitals.append(monitor.vitals())
+                vitals.append(scrape_vitals(monitor))
             except Exception:
                 log.exception("worker %s: vitals failed at scrape time; worker left out", worker_id)
         yield from guarded("worker collector", (

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
+from .scrape import scrape_vitals
 from . import health
 from .coordinator_models import (ClusterAlert, ClusterHealth, CoordinatorStats, NetworkMetrics,
                                  OptimizationMetrics, QueryCoordinationStats, ResourceDistribution,
@@ -167,7 +168,7 @@ class CoordinatorMonitor:
 
     def cluster_view(self) -> ClusterView:
         """Vitals of every registered worker and the cluster figures derived from them (read only)."""
-        vitals = {wid: monitor.vitals() for wid, monitor in self.workers().items()}
+        vitals = {wid: scrape_vitals(monitor) for wid, monitor in self.workers().items()}
         counts = health.count_states([v.status for v in vitals.values()])
         status, issues = health.cluster_health_status(counts, self.thresholds)
         online = {wid: v for wid, v in vitals.items() if v.status != "offline"}

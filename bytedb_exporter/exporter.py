@@ -9,6 +9,7 @@ from prometheus_client import generate_latest
 
 from .jsonutil import iso, to_jsonable
 from .metrics import MetricsRegistry, default_registry
+from .scrape import consistent_scrape
 
 
 class MetricsExporter:
@@ -19,7 +20,8 @@ class MetricsExporter:
 
     def export_prometheus_metrics(self) -> str:
         """The registry in the Prometheus text exposition format (HELP and TYPE included)."""
-        return generate_latest(self.registry.collector_registry).decode("utf-8")
+        with consistent_scrape():
+            return generate_latest(self.registry.collector_registry).decode("utf-8")
 
     def json_metrics(self) -> List[Dict[str, Any]]:
         """One dict per metric: name, type, value, labels, description, timestamp, unit."""

@@ -8,6 +8,8 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from ..scrape import consistent_scrape
+
 log = logging.getLogger(__name__)
 
 
@@ -20,19 +22,20 @@ class MergedRegistries(Collector):
     def collect(self) -> Iterator[Metric]:
         merged: Dict[str, Metric] = {}
         seen = set()
-        for registry in self._distinct(self._sources()):
-            for family in registry.collect():
-                target = merged.get(family.name)
-                if target is None:
-                    target = merged[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
-                elif target.type != family.type:
-                    log.warning("metric %s has types %s and %s; keeping the first", family.name, target.type, family.type)
-                    continue
-                for sample in family.samples:
-                    key = (sample.name, tuple(sorted(sample.labels.items())))
-                    if key not in seen:
-                        seen.add(key)
-                        target.samples.append(sample)
+        with consistent_scrape():
+            families = [family for registry in self._distinct(self._sources()) for family in registry.collect()]
+        for family in families:
+            target = merged.get(family.name)
+            if target is None:
+                target = merged[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
+            elif target.type != family.type:
+                log.warning("metric %s has types %s and %s; keeping the first", family.name, target.type, family.type)
+                continue
+            for sample in family.samples:
+                key = (sample.name, tuple(sorted(sample.labels.items())))
+                if key not in seen:
+                    seen.add(key)
+                    target.samples.append(sample)
         return iter(merged.values())
 
     @staticmethod
