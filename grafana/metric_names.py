@@ -62,6 +62,13 @@ CONTRACT_METRICS: dict[str, str] = {
     "bytedb_coordinator_aggregation_duration_seconds": "histogram",
     "bytedb_coordinator_optimizations_total": "counter",
     "bytedb_coordinator_cost_reduction_ratio": "histogram",
+    # Serve mode (bytedb-exporter serve): storage IO, remote worker polling, event ingest.
+    "bytedb_worker_io_read_bytes_total": "counter",
+    "bytedb_worker_io_write_bytes_total": "counter",
+    "bytedb_remote_worker_up": "gauge",
+    "bytedb_remote_worker_poll_failures_total": "counter",
+    "bytedb_ingest_requests_total": "counter",
+    "bytedb_ingest_events_total": "counter",
 }
 
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")

@@ -290,32 +290,3 @@ def test_gunicorn_serves_the_config_and_stops_on_sigterm(tmp_path):
     finally:
         cluster.stop()
 
-
-def test_serve_mode_metric_families_are_documented():
-    """docs/operations.md lists exactly the families serve mode adds to the docs/metrics.md catalog."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    from bytedb_exporter.config import parse_config
-    from bytedb_exporter.serve import Service
-
-    docs = Path(__file__).resolve().parents[2] / "docs"
-    catalog = {line.split("|")[1].strip() for line in (docs / "metrics.md").read_text().splitlines()
-               if line.startswith("| bytedb_")}
-    table = (docs / "operations.md").read_text().split("<!-- serve-families:start -->")[1].split("<!--")[0]
-    documented = {}
-    for line in table.strip().splitlines()[2:]:
-        name, kind, labels, help_text = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        documented[name] = (kind, tuple(sorted(filter(None, labels.split(", ")))), help_text)
-    coordinator = Service(parse_config({"role": "coordinator", "node_id": "c",
-                                        "workers": [{"id": "w1", "url": "http://127.0.0.1:9"}]}))
-    worker = Service(parse_config({"role": "worker", "node_id": "w1", "process": {"pid": os.getpid()}}))
-    worker.watch.sample_once()
-    live = {}
-    for service in (coordinator, worker):
-        text = service.app.test_client().get("/metrics").get_data(as_text=True)
-        for family in text_string_to_metric_families(text):
-            name = family.name + ("_total" if family.type == "counter" else "")
-            if name.startswith("bytedb_") and name not in catalog:
-                labels = {key for sample in family.samples for key in sample.labels}
-                live[name] = (family.type, tuple(sorted(labels)), family.documentation)
-    assert live == documented

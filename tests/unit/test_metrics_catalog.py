@@ -1,6 +1,9 @@
 """docs/metrics.md lists exactly the families a fully wired registry exposes."""
+import os
 import re
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from bytedb_exporter.metrics import MetricsRegistry
 from bytedb_exporter.query_monitor import QueryMonitor
@@ -38,12 +41,26 @@ def wired_registry():
     return registry
 
 
+def serve_mode_families():
+    """Families of a serve-mode coordinator (remote workers, ingest) and worker (a watched process)."""
+    from bytedb_exporter.config import parse_config
+    from bytedb_exporter.serve import Service
+
+    coordinator = Service(parse_config({"role": "coordinator", "node_id": "c",
+                                        "workers": [{"id": "w1", "url": "http://127.0.0.1:9"}]}))
+    worker = Service(parse_config({"role": "worker", "node_id": "w1", "process": {"pid": os.getpid()}}))
+    worker.watch.sample_once()
+    for service in (coordinator, worker):
+        text = service.app.test_client().get("/metrics").get_data(as_text=True)
+        yield from (f for f in text_string_to_metric_families(text) if f.name.startswith("bytedb_"))
+
+
 def live_families():
     families = {}
-    for family in wired_registry().collector_registry.collect():
+    for family in [*wired_registry().collector_registry.collect(), *serve_mode_families()]:
         name = family.name + EXPOSED_SUFFIX.get(family.type, "")
         labels = {key for sample in family.samples for key in sample.labels if key not in ("le", "quantile")}
-        families[name] = (family.type, tuple(sorted(labels)), family.documentation)
+        families.setdefault(name, (family.type, tuple(sorted(labels)), family.documentation))
     return families
 
 
