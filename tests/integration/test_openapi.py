@@ -48,7 +48,29 @@ def test_stream_snapshot_matches_spec(app):
                                                    "components": SPEC["components"]})
 
 
+def serve_mode_app():
+    from bytedb_exporter.config import parse_config
+    from bytedb_exporter.serve import Service
+
+    return Service(parse_config({"role": "coordinator", "node_id": "c",
+                                 "limits": {"max_body_bytes": 1024}}, "test.yml")).app
+
+
+@pytest.mark.parametrize("body,status", [
+    ([{"type": "query_start", "query_id": "q1", "sql": "SELECT 1"}], 200),
+    ([{"type": "query_start"}, {"type": "nonsense"}], 400),
+    ([{"type": "query_start", "query_id": "q2", "sql": "SELECT 1", "query_type": "MYSTERY"}], 422),
+    ([{"type": "query_start", "query_id": f"q{i}", "sql": "SELECT 1"} for i in range(40)], 413),
+])
+def test_ingest_responses_match_spec(body, status):
+    response = serve_mode_app().test_client().post("/api/v1/events", json=body)
+    assert response.status_code == status, response.get_json()
+    jsonschema.validate(response.get_json(), schema_for("/api/v1/events", "post", status))
+
+
 def test_every_route_is_documented(app):
-    routes = {rule.rule.replace("<", "{").replace(">", "}") for rule in app.url_map.iter_rules()
-              if rule.endpoint != "static"}
+    routes = set()
+    for served in (app, serve_mode_app()):
+        routes |= {rule.rule.replace("<", "{").replace(">", "}") for rule in served.url_map.iter_rules()
+                   if rule.endpoint != "static"}
     assert routes == set(SPEC["paths"])
