@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from .query_monitor import QueryMonitor
 
 PHASES = ("planning", "execution", "aggregation", "coordination")
+_STARTED = {phase: f"_{phase}_started" for phase in PHASES}  # the slot holding a running phase's start
 
 
 def _seconds(value: float | timedelta) -> float:
@@ -23,7 +24,7 @@ class QueryExecution:
     """One query being monitored; its phase timings belong to it alone (safe across threads)."""
 
     __slots__ = (
-        "_monitor", "query_id", "sql", "query_type", "start_timestamp", "_started", "_phase_started",
+        "_monitor", "query_id", "sql", "query_type", "start_timestamp", "_started", *_STARTED.values(),
         "phase_seconds", "workers_used", "fragments_executed", "rows_processed", "bytes_transferred",
         "cache_hit_rate", "optimization_applied", "original_cost", "optimized_cost", "error_message",
         "network_latency", "result",
@@ -36,7 +37,8 @@ class QueryExecution:
         self.query_type: Optional[str] = None
         self.start_timestamp = time.time()
         self._started = time.perf_counter()
-        self._phase_started: Dict[str, float] = {}
+        self._planning_started = self._execution_started = None
+        self._aggregation_started = self._coordination_started = None
         self.phase_seconds: Dict[str, float] = {}
         self.workers_used = self.fragments_executed = self.rows_processed = self.bytes_transferred = 0
         self.cache_hit_rate: Optional[float] = None
@@ -53,15 +55,15 @@ class QueryExecution:
         """Start timing a phase (planning, execution, aggregation or coordination)."""
         if name not in PHASES:
             raise ValueError(f"unknown phase {name!r}; expected one of {', '.join(PHASES)}")
-        self._phase_started[name] = time.perf_counter()
+        setattr(self, _STARTED[name], time.perf_counter())
 
     def end_phase(self, name: str) -> None:
         """Stop timing a phase; a phase run several times adds up."""
         ended = time.perf_counter()
-        started = self._phase_started.pop(name, None)
-        if started is None:
-            raise RuntimeError(f"phase {name!r} was not started")
-        self.phase_seconds[name] = self.phase_seconds.get(name, 0.0) + ended - started
+        if name not in PHASES:
+            raise ValueError(f"unknown phase {name!r}; expected one of {', '.join(PHASES)}")
+        self._add_phase(name, getattr(self, _STARTED[name]), ended)
+        setattr(self, _STARTED[name], None)
 
     @contextlib.contextmanager
     def phase(self, name: str) -> Iterator["QueryExecution"]:
@@ -72,29 +74,40 @@ class QueryExecution:
         finally:
             self.end_phase(name)
 
+    # The named phase methods are on the hot path of every query: no validation, no lookups.
     def start_planning(self) -> None:
-        self.start_phase("planning")
+        self._planning_started = time.perf_counter()
 
     def end_planning(self) -> None:
-        self.end_phase("planning")
+        self._add_phase("planning", self._planning_started, time.perf_counter())
+        self._planning_started = None
 
     def start_execution(self) -> None:
-        self.start_phase("execution")
+        self._execution_started = time.perf_counter()
 
     def end_execution(self) -> None:
-        self.end_phase("execution")
+        self._add_phase("execution", self._execution_started, time.perf_counter())
+        self._execution_started = None
 
     def start_aggregation(self) -> None:
-        self.start_phase("aggregation")
+        self._aggregation_started = time.perf_counter()
 
     def end_aggregation(self) -> None:
-        self.end_phase("aggregation")
+        self._add_phase("aggregation", self._aggregation_started, time.perf_counter())
+        self._aggregation_started = None
 
     def start_coordination(self) -> None:
-        self.start_phase("coordination")
+        self._coordination_started = time.perf_counter()
 
     def end_coordination(self) -> None:
-        self.end_phase("coordination")
+        self._add_phase("coordination", self._coordination_started, time.perf_counter())
+        self._coordination_started = None
+
+    def _add_phase(self, name: str, started: Optional[float], ended: float) -> None:
+        if started is None:
+            raise RuntimeError(f"phase {name!r} was not started")
+        seconds = self.phase_seconds
+        seconds[name] = seconds.get(name, 0.0) + ended - started
 
     def set_worker_info(self, workers_used: int, fragments_executed: int) -> None:
         self.workers_used = int(workers_used)

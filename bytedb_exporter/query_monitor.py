@@ -40,8 +40,6 @@ class QueryMonitor:
         self._top_size = top_queries_size
         self._window = SlidingWindowCounter(window_seconds)
         self._listeners: List[Callable[[QueryMetrics], None]] = []
-        self._total = self._failed_count = self._optimized = 0
-        self._duration_sum = self._reduction_sum = 0.0
         self._create_metrics()
 
     def _create_metrics(self) -> None:
@@ -51,8 +49,8 @@ class QueryMonitor:
         for query_type in QUERY_TYPES:
             self._by_type[query_type] = (
                 r.counter("queries_total", "Queries finished, by query type and status (success or failed).",
-                          {"query_type": query_type, "status": "success"}).inc,
-                r.counter("queries_total", labels={"query_type": query_type, "status": "failed"}).inc,
+                          {"query_type": query_type, "status": "success"}),
+                r.counter("queries_total", labels={"query_type": query_type, "status": "failed"}),
                 r.histogram("query_duration_seconds", DURATION_BUCKETS, "End-to-end query duration.",
                             {"query_type": query_type}),
             )
@@ -103,14 +101,14 @@ class QueryMonitor:
 
     def _record(self, metrics: QueryMetrics) -> None:
         entry = self._by_type.get(metrics.query_type) or self._by_type[label_for_query_type(metrics.query_type)]
-        success_inc, failed_inc, duration = entry
+        succeeded, failed_counter, duration = entry
         failed = bool(metrics.error_message)
-        (failed_inc if failed else success_inc)()
-        total = metrics.total_seconds
-        duration.observe(total)
+        (failed_counter if failed else succeeded).inc()
+        duration.observe(metrics.total_seconds)
         self._active.dec()
+        phase_histograms = self._phase_histograms
         for phase, seconds in metrics.phase_seconds.items():
-            self._phase_histograms[phase].observe(seconds)
+            phase_histograms[phase].observe(seconds)
         if metrics.network_latency_seconds:
             self._network_latency.observe(metrics.network_latency_seconds)
         self._rows.observe(metrics.rows_processed)
@@ -126,14 +124,8 @@ class QueryMonitor:
             self._cache_hit.observe(metrics.cache_hit_rate / 100.0)
         key = normalize_sql(metrics.sql)
         with self._lock:
-            self._total += 1
-            self._duration_sum += total
             if failed:
-                self._failed_count += 1
                 self._failed.append(metrics)
-            if metrics.optimization_applied:
-                self._optimized += 1
-                self._reduction_sum += metrics.cost_reduction
             self._window.add()
             self._recent.append(metrics)
             self._update_top(key, metrics)
@@ -156,10 +148,16 @@ class QueryMonitor:
         info.last_timestamp = metrics.start_timestamp + metrics.total_seconds
 
     def get_query_stats(self) -> QueryStats:
-        """Totals since start, throughput over the sliding window."""
+        """Totals since start (read from the Prometheus series: one source of truth), throughput
+        over the sliding window."""
+        entries = self._by_type.values()
+        succeeded = sum(entry[0].get() for entry in entries)
+        failed = int(sum(entry[1].get() for entry in entries))
+        total = int(succeeded) + failed
+        duration_sum = sum(entry[2].total() for entry in entries)
+        optimized = int(self._optimizations.get())
+        reduction_sum = self._cost_reduction.total() * 100.0
         with self._lock:
-            total, failed, optimized = self._total, self._failed_count, self._optimized
-            duration_sum, reduction_sum = self._duration_sum, self._reduction_sum
             qps = self._window.rate()
         return QueryStats(
             total_queries=total,
