@@ -11,7 +11,7 @@ from typing import Callable, Deque, Dict, List, Optional
 
 from . import health
 from .health import Thresholds
-from .metrics import Counter, MetricsRegistry, TIMER_BUCKETS
+from .metrics import Counter, MetricsRegistry
 from .sampling import PidProvider, ProcessSampler, ResourceSample
 from .stats import SlidingWindowCounter, percent
 from .worker_models import (PerformanceAlert, WorkerCacheStats, WorkerError, WorkerHealthStatus,
@@ -22,7 +22,10 @@ log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
 SEVERITIES = ("info", "warning", "error", "critical")
-FRAGMENT_DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+# Per-worker histograms are most of a scrape with many workers: buckets are kept few, one per
+# factor of about 2.5-5, which is enough for histogram_quantile within a bucket.
+FRAGMENT_DURATION_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.25, 1, 2.5, 10, 30)
+NETWORK_LATENCY_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
 
 
 class WorkerMonitor:
@@ -82,7 +85,7 @@ class WorkerMonitor:
         self._m_received = r.counter("worker_network_received_bytes_total", "Bytes a worker received.", wid)
         self._m_sent = r.counter("worker_network_sent_bytes_total", "Bytes a worker sent.", wid)
         self._m_requests = r.counter("worker_network_requests_total", "Network requests a worker received.", wid)
-        self._m_latency = r.histogram("worker_network_latency_seconds", TIMER_BUCKETS,
+        self._m_latency = r.histogram("worker_network_latency_seconds", NETWORK_LATENCY_BUCKETS,
                                       "Network latency reported by a worker.", wid)
         self._m_resources = {
             "cpu": r.gauge("worker_cpu_usage_percent", "CPU usage of a worker's process, percent of one core "
