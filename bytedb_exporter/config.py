@@ -68,6 +68,7 @@ class Limits:
 
     max_workers: int = 64
     max_open_queries: int = 10000
+    open_query_timeout_seconds: float = 600.0
     max_body_bytes: int = 1024 * 1024
     max_batch_events: int = 10000
 
@@ -332,6 +333,7 @@ def _auth(section: Section, env: Mapping[str, str], problems: List[str]) -> Auth
 def _limits(section: Section) -> Limits:
     limits = Limits(max_workers=section.count("max_workers", 64, 1, 10000),
                     max_open_queries=section.count("max_open_queries", 10000, 1, 10 ** 6),
+                    open_query_timeout_seconds=section.positive("open_query_timeout_seconds", 600.0),
                     max_body_bytes=section.count("max_body_bytes", 1024 * 1024, 1024, 64 * 1024 * 1024),
                     max_batch_events=section.count("max_batch_events", 10000, 1, 10 ** 6))
     section.finish()

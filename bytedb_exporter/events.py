@@ -1,6 +1,7 @@
 """Ingested events: a batch is validated into typed events first, then applied only when all are valid."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
 
@@ -238,14 +239,32 @@ def validate_batch(raw_events: Sequence[Any], ctx: IngestContext) -> Tuple[List[
 
 
 class EventApplier:
-    """Applies validated events to the monitors; keeps the queries opened by query_start until their end."""
+    """Applies validated events to the monitors; keeps the queries opened by query_start until their end,
+    or until `open_query_timeout` seconds pass without one (then they count as failed)."""
 
     def __init__(self, worker: Callable[[str], WorkerMonitor], queries: Optional["QueryMonitor"] = None,
-                 coordinator: Optional["CoordinatorMonitor"] = None):
+                 coordinator: Optional["CoordinatorMonitor"] = None, *, open_query_timeout: float = 600.0,
+                 clock: Callable[[], float] = time.monotonic):
         self._worker = worker
         self._queries = queries
         self._coordinator = coordinator
         self._open: Dict[str, QueryExecution] = {}
+        self._opened_at: Dict[str, float] = {}
+        self.open_query_timeout = open_query_timeout
+        self._clock = clock
+
+    def expire_stale(self) -> List[str]:
+        """Finish, as failed, the queries whose end event is overdue; returns their ids."""
+        now = self._clock()
+        stale = [qid for qid, opened in self._opened_at.items() if now - opened > self.open_query_timeout]
+        for query_id in stale:
+            execution = self._open.pop(query_id)
+            del self._opened_at[query_id]
+            execution.set_error(f"no query_end event within {self.open_query_timeout:g} s")
+            execution.finish()
+            if self._coordinator is not None:
+                self._coordinator.record_query_end(query_id, False)
+        return stale
 
     def open_queries(self) -> FrozenSet[str]:
         """Ids of queries started and not yet ended."""
@@ -264,6 +283,7 @@ class EventApplier:
         if event.type == "query_start":
             assert self._queries is not None
             execution = self._open[event.query_id] = self._queries.start_query_monitoring(event.query_id, v["sql"])
+            self._opened_at[event.query_id] = self._clock()
             if "query_type" in v:
                 execution.set_query_type(v["query_type"])
             if self._coordinator is not None:
@@ -273,6 +293,7 @@ class EventApplier:
         if event.type != "query_end":
             return
         del self._open[event.query_id]
+        del self._opened_at[event.query_id]
         metrics = execution.finish(v.get("duration"))  # the node's own measurement, when it sent one
         coordinator = self._coordinator
         if coordinator is not None:

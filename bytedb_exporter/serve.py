@@ -125,7 +125,8 @@ class Service:
                 log.info("worker %s: first event ingested, now monitored", worker_id)
             return found
 
-        applier = EventApplier(pushed_worker, queries, coordinator)
+        applier = EventApplier(pushed_worker, queries, coordinator,
+                               open_query_timeout=c.limits.open_query_timeout_seconds)
 
         def context() -> IngestContext:
             pushed = {wid: m for wid, m in coordinator.workers().items() if wid not in remotes}

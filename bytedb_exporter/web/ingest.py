@@ -39,6 +39,7 @@ class IngestService:
     def submit(self, raw_events: List[Any]) -> Tuple[Dict[str, int], List[EventError]]:
         """(applied counts, []) when every event is valid, else ({}, every error) and nothing applied."""
         with self._lock:
+            self.applier.expire_stale()
             events, errors = validate_batch(raw_events, self.context())
             if errors:
                 self.count("invalid" if any(e.code not in REFUSALS for e in errors) else "refused")

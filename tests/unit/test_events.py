@@ -153,3 +153,27 @@ def test_applier_records_worker_events():
     assert stats.cache_stats.cache_size_mb == 1.0
     assert stats.recent_errors[0].severity == "critical" and stats.status.status == "degraded"
     assert (stats.network_stats.bytes_received, stats.network_stats.bytes_sent) == (100, 50)
+
+
+def test_open_queries_without_an_end_expire_as_failed():
+    from bytedb_exporter.coordinator_monitor import CoordinatorMonitor
+    from bytedb_exporter.events import EventApplier, IngestContext, validate_batch
+    from bytedb_exporter.metrics import MetricsRegistry
+    from bytedb_exporter.query_monitor import QueryMonitor
+
+    now = [100.0]
+    registry = MetricsRegistry()
+    queries, coordinator = QueryMonitor(registry), CoordinatorMonitor(registry)
+    applier = EventApplier(lambda wid: None, queries, coordinator, open_query_timeout=60, clock=lambda: now[0])
+    events, errors = validate_batch([{"type": "query_start", "query_id": "lost", "sql": "SELECT 1"}],
+                                    IngestContext(accepts_queries=True))
+    assert errors == []
+    applier.apply(events)
+    now[0] += 59
+    assert applier.expire_stale() == [] and applier.open_queries() == {"lost"}
+    now[0] += 2
+    assert applier.expire_stale() == ["lost"]
+    assert applier.open_queries() == frozenset()
+    failed = queries.get_failed_queries()
+    assert failed[0].query_id == "lost" and "no query_end event within 60 s" in failed[0].error_message
+    assert queries.get_query_stats().active_queries == 0
