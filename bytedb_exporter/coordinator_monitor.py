@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional, Set, Tuple
 
-from .scrape import scrape_vitals
 from . import health
 from .coordinator_models import (ClusterAlert, ClusterHealth, CoordinatorStats, NetworkMetrics,
                                  OptimizationMetrics, QueryCoordinationStats, ResourceDistribution,
@@ -18,9 +17,10 @@ from .metrics import MetricsRegistry, TIMER_BUCKETS
 from .query_monitor import COST_REDUCTION_BUCKETS, FRAGMENT_BUCKETS, WORKER_BUCKETS
 from .recommendations import (PerformanceRecommendation, cluster_recommendations, or_performing_well,
                               query_recommendations, worker_recommendations)
+from .scrape import scrape_vitals
 from .stats import percent
 from .worker_models import WorkerVitals
-from .worker_monitor import MIB, WorkerMonitor
+from .worker_monitor import MAX_ACTIVE_QUERIES, MIB, WorkerMonitor
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,8 @@ class CoordinatorMonitor:
             raise ValueError("fragments and workers must not be negative")
         with self._lock:
             self._running[query_id] = self._clock()
+            if len(self._running) > MAX_ACTIVE_QUERIES:  # ends that never came: forget the oldest start
+                del self._running[next(iter(self._running))]
             self._sums["started"] += 1
             self._sums["fragments"] += fragments
             self._sums["workers"] += workers

@@ -24,6 +24,8 @@ MIB = 1024 * 1024
 SEVERITIES = ("info", "warning", "error", "critical")
 # Per-worker histograms are most of a scrape with many workers: buckets are kept few, one per
 # factor of about 2.5-5, which is enough for histogram_quantile within a bucket.
+MAX_ACTIVE_QUERIES = 10_000
+"""Started queries remembered while waiting for their end; beyond it the oldest are forgotten."""
 FRAGMENT_DURATION_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.25, 1, 2.5, 10, 30)
 NETWORK_LATENCY_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
 
@@ -111,6 +113,8 @@ class WorkerMonitor:
         """A query (fragment) started on this worker."""
         with self._lock:
             self._active[query_id] = self._touch()
+            if len(self._active) > MAX_ACTIVE_QUERIES:  # ends that never came: forget the oldest start
+                del self._active[next(iter(self._active))]
             self._m_active.set(len(self._active))
 
     def record_query_end(self, query_id: str, success: bool, rows_processed: int = 0,

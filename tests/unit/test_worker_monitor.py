@@ -297,3 +297,21 @@ def test_cpu_percent_is_measured_over_a_minimum_interval():
     busy = sampler.sample().cpu_percent
     assert 30 < busy < 100 * (psutil.cpu_count() or 1) + 1
     assert sampler.sample().cpu_percent == busy  # too soon to measure again: same figure
+
+
+def test_starts_without_ends_stay_bounded(monkeypatch):
+    from bytedb_exporter import worker_monitor
+    from bytedb_exporter.coordinator_monitor import CoordinatorMonitor
+    from bytedb_exporter import coordinator_monitor
+
+    monkeypatch.setattr(worker_monitor, "MAX_ACTIVE_QUERIES", 50)
+    monkeypatch.setattr(coordinator_monitor, "MAX_ACTIVE_QUERIES", 50)
+    worker = WorkerMonitor("w-bounded", data_path=None)
+    coordinator = CoordinatorMonitor()
+    for i in range(1000):
+        worker.record_query_start(f"q{i}")
+        coordinator.record_query_start(f"q{i}", 1, 1)
+    assert len(worker._active) == 50 and len(coordinator._running) == 50
+    assert worker.get_worker_stats().query_stats.active_queries == 50
+    worker.record_query_end("q999", True)  # the newest start is still known: timed
+    assert worker.get_worker_stats().query_stats.unmatched_ends == 0
