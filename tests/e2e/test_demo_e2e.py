@@ -1,15 +1,16 @@
 """`bytedb-exporter demo` as a real process: every endpoint over HTTP, the stream, and the page in Chromium."""
 from __future__ import annotations
 
-import json
+import signal
 
 import pytest
 
-from support import free_port
-from processes import (
-    PYTHON, descendants, get_json, http_get, leftovers, read_sse_events, start, stop, wait_until,
-)
 from browser import chromium_page
+from processes import (
+    PYTHON, descendants, free_port_block, get_json, http_get, leftovers, read_sse_events, start_process, stop_process,
+    wait_for,
+)
+from support import free_port
 
 PROMETHEUS_ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
 
@@ -17,20 +18,28 @@ PROMETHEUS_ACCEPT = "application/openmetrics-text;version=1.0.0,text/plain;versi
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("demo")
-    port, worker_port = free_port(), free_port()
-    log = tmp / "demo.log"
-    process = start([PYTHON, "-m", "bytedb_exporter.cli", "demo", "--port", str(port), "--worker-base-port",
-                     str(worker_port), "--workers", "3", "--qps", "15", "--stream-interval", "1",
-                     "--data-dir", str(tmp / "data")], log)
+    port, worker_port = free_port(), free_port_block(3)
+    process = start_process("demo", [
+        PYTHON, "-m", "bytedb_exporter.cli", "demo", "--port", str(port), "--worker-base-port", str(worker_port),
+        "--workers", "3", "--qps", "15", "--stream-interval", "1", "--data-dir", str(tmp / "data")], tmp / "demo.log")
     base = f"http://127.0.0.1:{port}"
+    children = []
+
+    def queries_ran() -> bool:
+        process.assert_running()
+        return get_json(f"{base}/api/overview")["total_queries"] > 10
+
     try:
-        wait_until(lambda: get_json(f"{base}/api/overview")["total_queries"] > 10, 90, "demo queries", process, log)
+        wait_for(queries_ran, 90, "demo queries", on_timeout=process.log_tail)
         children = descendants(process)
-        yield {"base": base, "process": process, "log": log, "children": children, "worker_port": worker_port}
+        yield {"base": base, "worker_port": worker_port}
     finally:
-        code = stop(process)
-    assert code == 0, log.read_text()[-2000:]
-    assert leftovers(children) == []
+        # Ctrl-C to the demo alone: it must stop its own worker processes.
+        code = stop_process(process, signal.SIGINT, timeout=30, group=False, kill_leftovers=False)
+        left = leftovers(children)
+        stop_process(process)
+    assert code == 0, process.log_tail()
+    assert left == []
 
 
 def test_every_endpoint_answers_with_measured_data(demo):
@@ -50,17 +59,19 @@ def test_every_endpoint_answers_with_measured_data(demo):
     assert get_json(f"{base}/api/performance")["recommendations"]
     assert get_json(f"{base}/api/history")["points"]
     assert any(m["name"] == "queries_total" for m in get_json(f"{base}/api/metrics"))
-    status, content_type, text = http_get(f"{base}/api/metrics", {"Accept": PROMETHEUS_ACCEPT})
-    assert status == 200 and content_type.startswith("application/openmetrics-text") and "bytedb_queries_total" in text
-    status, content_type, text = http_get(f"{base}/metrics")
-    assert status == 200 and "bytedb_cluster_health" in text and "bytedb_worker_cpu_usage_percent" in text
+    response = http_get(f"{base}/api/metrics", {"Accept": PROMETHEUS_ACCEPT})
+    assert response.status == 200 and response.content_type.startswith("application/openmetrics-text")
+    assert "bytedb_queries_total" in response.text
+    response = http_get(f"{base}/metrics")
+    assert response.status == 200
+    assert "bytedb_cluster_health" in response.text and "bytedb_worker_cpu_usage_percent" in response.text
     assert get_json(f"{base}/healthz")["status"] == "ok"
     for port in range(demo["worker_port"], demo["worker_port"] + 3):
-        status, _, text = http_get(f"http://127.0.0.1:{port}/metrics")
-        assert status == 200 and "bytedb_worker_queries_total" in text
-    assert http_get(f"{base}/api/queries?limit=zero")[0] == 400
-    status, _, body = http_get(f"{base}/api/workers/worker-9")
-    assert status == 404 and json.loads(body)["error"] == "unknown_worker"
+        response = http_get(f"http://127.0.0.1:{port}/metrics")
+        assert response.status == 200 and "bytedb_worker_queries_total" in response.text
+    assert http_get(f"{base}/api/queries?limit=zero").status == 400
+    response = http_get(f"{base}/api/workers/worker-9")
+    assert response.status == 404 and response.json()["error"] == "unknown_worker"
 
 
 def test_stream_sends_events(demo):

@@ -26,23 +26,8 @@ from typing import Any
 import pytest
 import yaml
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from helpers import (
-    ROOT,
-    Process,
-    PrometheusAPI,
-    PromQLError,
-    finite_values,
-    free_port_block,
-    http_get,
-    http_post,
-    load_module,
-    prometheus_test_config,
-    start_process,
-    stop_process,
-    wait_for,
-)
+from processes import ROOT, Process, free_port_block, http_get, http_post, start_process, stop_process, wait_for
+from prometheus_stack import PrometheusAPI, PromQLError, finite_values, load_module, prometheus_test_config
 from support import free_port, require_binary
 
 generate = load_module(ROOT / "grafana" / "generate.py", "_bytedb_grafana_generate")
@@ -92,8 +77,7 @@ class Stack:
 
 
 def _answers(url: str) -> bool:
-    status, _ = http_get(url, timeout=2)
-    return status == 200
+    return http_get(url, timeout=2).status == 200
 
 
 @pytest.fixture(scope="module")
@@ -357,7 +341,7 @@ def test_load_balance_score_matches_the_exporter(stack: Stack) -> None:
 
 def test_promtool_check_metrics_is_silent_for_every_exporter(stack: Stack, binaries: dict[str, str]) -> None:
     for name, url in stack.exporter_urls.items():
-        status, body = http_get(url, timeout=10)
+        status, _, body = http_get(url, timeout=10)
         assert status == 200, f"{name}: HTTP {status}"
         assert b"bytedb_worker_" in body, name
         result = subprocess.run([binaries["promtool"], "check", "metrics"], input=body,
