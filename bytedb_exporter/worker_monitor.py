@@ -14,20 +14,19 @@ from .health import Thresholds
 from .metrics import Counter, MetricsRegistry
 from .sampling import PidProvider, ProcessSampler, ResourceSample
 from .stats import SlidingWindowCounter, percent
+from .worker_metrics import SEVERITIES, WorkerMetrics
 from .worker_models import (PerformanceAlert, WorkerCacheStats, WorkerError, WorkerHealthStatus,
                             WorkerNetworkStats, WorkerPerformanceStats, WorkerQueryStats,
                             WorkerResourceStats, WorkerStats, WorkerVitals)
 
+# SEVERITIES lives in worker_metrics and is re-exported here for existing importers.
+__all__ = ["MAX_ACTIVE_QUERIES", "MIB", "SEVERITIES", "WorkerMonitor"]
+
 log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
-SEVERITIES = ("info", "warning", "error", "critical")
-# Per-worker histograms are most of a scrape with many workers: buckets are kept few, one per
-# factor of about 2.5-5, which is enough for histogram_quantile within a bucket.
 MAX_ACTIVE_QUERIES = 10_000
 """Started queries remembered while waiting for their end; beyond it the oldest are forgotten."""
-FRAGMENT_DURATION_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.25, 1, 2.5, 10, 30)
-NETWORK_LATENCY_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
 
 
 class WorkerMonitor:
@@ -63,46 +62,10 @@ class WorkerMonitor:
         self._logged_status = "healthy"
         self._sampling_stop: Optional[threading.Event] = None
         self._sampling_thread: Optional[threading.Thread] = None
-        self._create_metrics()
+        self._m = WorkerMetrics(self.registry, worker_id)
         from .collectors import worker_collector
 
         worker_collector(self.registry).add(self)
-
-    def _create_metrics(self) -> None:
-        r, wid = self.registry, {"worker_id": self.worker_id}
-        self._m_queries = {status: r.counter("worker_queries_total", "Queries (fragments) finished on a worker, "
-                                             "by status (success or failed).", {**wid, "status": status})
-                           for status in ("success", "failed")}
-        self._m_active = r.gauge("worker_queries_active", "Queries (fragments) running on a worker.", wid)
-        self._m_duration = r.histogram("worker_query_duration_seconds", FRAGMENT_DURATION_BUCKETS,
-                                       "Duration of queries (fragments) on a worker.", wid)
-        self._m_rows = r.counter("worker_rows_processed_total", "Rows processed by a worker.", wid)
-        self._m_bytes = r.counter("worker_processed_bytes_total", "Bytes processed by a worker.", wid)
-        self._m_hits = r.counter("worker_cache_hits_total", "Cache hits on a worker.", wid)
-        self._m_misses = r.counter("worker_cache_misses_total", "Cache misses on a worker.", wid)
-        self._m_evictions = r.counter("worker_cache_evictions_total", "Cache evictions on a worker.", wid)
-        self._m_cache_size = r.gauge("worker_cache_size_bytes", "Size of a worker's cache.", wid)
-        self._m_errors = {s: r.counter("worker_errors_total", "Errors recorded by a worker, by severity.",
-                                       {**wid, "severity": s}) for s in SEVERITIES}
-        self._m_received = r.counter("worker_network_received_bytes_total", "Bytes a worker received.", wid)
-        self._m_sent = r.counter("worker_network_sent_bytes_total", "Bytes a worker sent.", wid)
-        self._m_requests = r.counter("worker_network_requests_total", "Network requests a worker received.", wid)
-        self._m_latency = r.histogram("worker_network_latency_seconds", NETWORK_LATENCY_BUCKETS,
-                                      "Network latency reported by a worker.", wid)
-        self._m_resources = {
-            "cpu": r.gauge("worker_cpu_usage_percent", "CPU usage of a worker's process, percent of one core "
-                           "(may exceed 100 on several cores).", wid),
-            "mem": r.gauge("worker_memory_usage_bytes", "Resident memory of a worker's process.", wid),
-            "mem_pct": r.gauge("worker_memory_usage_percent", "Resident memory of a worker's process, "
-                               "percent of the machine's total memory.", wid),
-            "disk": r.gauge("worker_disk_usage_bytes", "Used bytes on the file system of a worker's data path.", wid),
-            "disk_pct": r.gauge("worker_disk_usage_percent", "Used share of the file system of a worker's "
-                                "data path, percent.", wid),
-            "fds": r.gauge("worker_open_fds", "Open file descriptors of a worker's process.", wid),
-            "conns": r.gauge("worker_connections", "Open inet connections of a worker's process.", wid),
-            "threads": r.gauge("worker_threads", "Threads of a worker's process.", wid),
-        }
-        self._m_up = r.gauge("worker_process_up", "1 when the last sample of a worker's process succeeded.", wid)
 
     def _touch(self) -> float:
         now = self._clock()
@@ -115,7 +78,7 @@ class WorkerMonitor:
             self._active[query_id] = self._touch()
             if len(self._active) > MAX_ACTIVE_QUERIES:  # ends that never came: forget the oldest start
                 del self._active[next(iter(self._active))]
-            self._m_active.set(len(self._active))
+            self._m.active.set(len(self._active))
 
     def record_query_end(self, query_id: str, success: bool, rows_processed: int = 0,
                          bytes_processed: int = 0) -> None:
@@ -135,23 +98,23 @@ class WorkerMonitor:
             else:
                 self._timed += 1
                 self._duration_sum += now - started
-            self._m_active.set(len(self._active))
+            self._m.active.set(len(self._active))
         if started is None:
             log.warning("worker %s: end of query %r without a start", self.worker_id, query_id)
         else:
-            self._m_duration.observe(now - started)
-        self._m_queries[status].inc()
-        self._m_rows.inc(rows_processed)
-        self._m_bytes.inc(bytes_processed)
+            self._m.duration.observe(now - started)
+        self._m.queries[status].inc()
+        self._m.rows.inc(rows_processed)
+        self._m.bytes.inc(bytes_processed)
 
     def record_cache_hit(self) -> None:
-        self._count_cache("hits", self._m_hits)
+        self._count_cache("hits", self._m.hits)
 
     def record_cache_miss(self) -> None:
-        self._count_cache("misses", self._m_misses)
+        self._count_cache("misses", self._m.misses)
 
     def record_cache_eviction(self) -> None:
-        self._count_cache("evictions", self._m_evictions)
+        self._count_cache("evictions", self._m.evictions)
 
     def _count_cache(self, key: str, metric: Counter) -> None:
         with self._lock:
@@ -164,7 +127,7 @@ class WorkerMonitor:
         _check_amounts(size_bytes=size_bytes)
         with self._lock:
             self._cache["size"] = int(size_bytes)
-        self._m_cache_size.set(size_bytes)
+        self._m.cache_size.set(size_bytes)
 
     def record_error(self, err: BaseException | str, query: str = "", severity: str = "error") -> None:
         """Keep the error in a bounded history; critical errors degrade health for a while."""
@@ -176,7 +139,7 @@ class WorkerMonitor:
             self._errors.append(WorkerError(datetime.now(timezone.utc), message, query, severity))
             if severity == "critical":
                 self._critical_times.append(now)
-        self._m_errors[severity].inc()
+        self._m.errors[severity].inc()
 
     def record_network_activity(self, bytes_received: int, bytes_sent: int,
                                 latency: float | timedelta | None = None) -> None:
@@ -193,12 +156,12 @@ class WorkerMonitor:
             if seconds is not None:
                 self._net["latencies"] += 1
                 self._latency_sum += seconds
-        self._m_received.inc(bytes_received)
-        self._m_sent.inc(bytes_sent)
+        self._m.received.inc(bytes_received)
+        self._m.sent.inc(bytes_sent)
         if bytes_received > 0:
-            self._m_requests.inc()
+            self._m.requests.inc()
         if seconds is not None:
-            self._m_latency.observe(seconds)
+            self._m.latency.observe(seconds)
 
     def heartbeat(self) -> None:
         """The worker is alive."""
@@ -211,13 +174,7 @@ class WorkerMonitor:
         sample = self._sampler.sample()
         with self._lock:
             self._sample = sample
-        g = self._m_resources
-        for key, value in (("cpu", sample.cpu_percent), ("mem", sample.memory_bytes),
-                           ("mem_pct", sample.memory_percent), ("disk", sample.disk_used_bytes),
-                           ("disk_pct", sample.disk_percent), ("fds", sample.open_fds),
-                           ("conns", sample.connections), ("threads", sample.threads)):
-            g[key].set(value)
-        self._m_up.set(1 if sample.ok else 0)
+        self._m.set_resources(sample)
         self._note_status()
         return sample
 
@@ -316,7 +273,7 @@ class WorkerMonitor:
         )
 
     def _latency_quantile(self, q: float) -> Optional[timedelta]:
-        seconds = self._m_duration.quantile(q)
+        seconds = self._m.duration.quantile(q)
         return None if math.isnan(seconds) else timedelta(seconds=seconds)
 
     def check_performance_alerts(self, vitals: Optional[WorkerVitals] = None) -> List[PerformanceAlert]:
