@@ -12,31 +12,30 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 logger = logging.getLogger(__name__)
 
 Row = Tuple[object, ...]
-TABLES = ("departments", "employees", "sales")
+SCHEMA = {
+    "departments": "CREATE TABLE departments (id INTEGER PRIMARY KEY, name TEXT NOT NULL, budget INTEGER NOT NULL)",
+    "employees": "CREATE TABLE employees (id INTEGER PRIMARY KEY, name TEXT NOT NULL, department_id INTEGER NOT NULL,"
+                 " salary INTEGER NOT NULL, hire_date TEXT NOT NULL, city TEXT NOT NULL)",
+    "sales": "CREATE TABLE sales (id INTEGER PRIMARY KEY, employee_id INTEGER NOT NULL, amount REAL NOT NULL,"
+             " sold_at TEXT NOT NULL, region TEXT NOT NULL, product TEXT NOT NULL)",
+}
+TABLES = tuple(SCHEMA)
 SHARDED_TABLES = {"employees": "id", "sales": "employee_id"}
 REPLICATED_TABLES = ("departments",)
+INDEXED_COLUMNS = (  # (index, table, column)
+    ("idx_employees_department", "employees", "department_id"),
+    ("idx_employees_salary", "employees", "salary"),
+    ("idx_employees_city", "employees", "city"),
+    ("idx_sales_employee", "sales", "employee_id"),
+    ("idx_sales_region", "sales", "region"),
+    ("idx_sales_sold_at", "sales", "sold_at"),
+)
 MANIFEST = "manifest.json"
-
-SCHEMA = (
-    "CREATE TABLE departments (id INTEGER PRIMARY KEY, name TEXT NOT NULL, budget INTEGER NOT NULL)",
-    "CREATE TABLE employees (id INTEGER PRIMARY KEY, name TEXT NOT NULL, department_id INTEGER NOT NULL,"
-    " salary INTEGER NOT NULL, hire_date TEXT NOT NULL, city TEXT NOT NULL)",
-    "CREATE TABLE sales (id INTEGER PRIMARY KEY, employee_id INTEGER NOT NULL, amount REAL NOT NULL,"
-    " sold_at TEXT NOT NULL, region TEXT NOT NULL, product TEXT NOT NULL)",
-)
-INDEXES = (
-    "CREATE INDEX idx_employees_department ON employees(department_id)",
-    "CREATE INDEX idx_employees_salary ON employees(salary)",
-    "CREATE INDEX idx_employees_city ON employees(city)",
-    "CREATE INDEX idx_sales_employee ON sales(employee_id)",
-    "CREATE INDEX idx_sales_region ON sales(region)",
-    "CREATE INDEX idx_sales_sold_at ON sales(sold_at)",
-)
 
 DEPARTMENT_NAMES = (
     "Engineering", "Sales", "Marketing", "Finance", "Support", "Research", "Legal", "Operations",
@@ -61,6 +60,13 @@ class DatasetSpec:
     departments: int = 12
     sales: int = 300_000
     seed: int = 42
+
+
+def schema_ddl(tables: Iterable[str] = TABLES) -> Tuple[List[str], List[str]]:
+    """CREATE TABLE and CREATE INDEX statements of the given tables."""
+    wanted = set(tables)
+    return ([SCHEMA[t] for t in TABLES if t in wanted],
+            [f"CREATE INDEX {index} ON {t}({column})" for index, t, column in INDEXED_COLUMNS if t in wanted])
 
 
 def generate_rows(spec: DatasetSpec) -> Dict[str, List[Row]]:
@@ -104,7 +110,7 @@ def split_rows(rows: Dict[str, List[Row]], shards: int) -> List[Dict[str, List[R
     return parts
 
 
-def write_database(path: Path, rows: Dict[str, List[Row]], analyze: bool = True) -> None:
+def write_database(path: Path, rows: Dict[str, List[Row]]) -> None:
     """Create one SQLite file with the schema, the given rows and the indexes."""
     path = Path(path)
     if path.exists():
@@ -114,17 +120,17 @@ def write_database(path: Path, rows: Dict[str, List[Row]], analyze: bool = True)
         conn.execute("PRAGMA journal_mode=OFF")
         conn.execute("PRAGMA synchronous=OFF")
         conn.execute("BEGIN")
-        for ddl in SCHEMA:
+        tables, indexes = schema_ddl()
+        for ddl in tables:
             conn.execute(ddl)
         for name in TABLES:
             if rows.get(name):
                 marks = ",".join("?" * len(rows[name][0]))
                 conn.executemany(f"INSERT INTO {name} VALUES ({marks})", rows[name])
-        for ddl in INDEXES:
+        for ddl in indexes:
             conn.execute(ddl)
         conn.execute("COMMIT")
-        if analyze:
-            conn.execute("ANALYZE")
+        conn.execute("ANALYZE")
     finally:
         conn.close()
 
@@ -176,7 +182,6 @@ def table_rows(paths: Sequence[Path]) -> List[Dict[str, int]]:
     return counts
 
 
-TRANSFER_WEIGHT = 2.0
 _EQP = re.compile(r"^(SCAN|SEARCH) (\w+)(?: AS \w+)?(?: USING (COVERING )?(?:INDEX (\w+)|(INTEGER PRIMARY KEY)|PRIMARY KEY))?"
                   r"(?: \((.*)\))?")
 TABLE_REF = re.compile(r"\b(" + "|".join(TABLES) + r")\b(?:\s+(?:as\s+)?(?!join\b|on\b|inner\b|where\b|left\b|group\b"
@@ -205,7 +210,8 @@ class Catalog:
                            for t in TABLES}
         self._index_stats = {idx: [float(x) for x in stat.split()[:8] if x.isdigit()] for _, idx, stat in stat1 if idx}
         self.conn = sqlite3.connect(":memory:", check_same_thread=False)
-        for ddl in SCHEMA + INDEXES:
+        tables, indexes = schema_ddl()
+        for ddl in tables + indexes:
             self.conn.execute(ddl)
         if stat1:
             self.conn.execute("ANALYZE")
@@ -266,9 +272,8 @@ class Catalog:
         n = float(max(rows.get(table, 1), 1))
         if column == "id":
             return n
-        for ddl in INDEXES:
-            m = re.search(r"INDEX (\w+) ON (\w+)\((\w+)\)", ddl)
-            stats = self._index_stats.get(m.group(1), []) if m else []
-            if m and m.group(2) == table and m.group(3) == column and len(stats) > 1:
+        for index, indexed_table, indexed_column in INDEXED_COLUMNS:
+            stats = self._index_stats.get(index, [])
+            if indexed_table == table and indexed_column == column and len(stats) > 1:
                 return min(n, stats[0] / max(stats[1], 1.0))
         return n if table in REPLICATED_TABLES else min(n, 100.0)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .cache import CacheStats, LRUCache, normalize_sql
-from .dataset import INDEXES, SCHEMA, Catalog, DatasetSpec, build_shards
+from .dataset import Catalog, DatasetSpec, build_shards, schema_ddl
 from .planner import PlanError, QueryPlan, classify, plan_query
 from .worker_process import FragmentAnswer, WorkerProcess, encode_request
 
@@ -73,19 +73,17 @@ def merge_answers(plan: QueryPlan, parts: Sequence[Tuple[str, List[str], List[Tu
         return list(parts[0][1]), list(parts[0][2])
     db = sqlite3.connect(":memory:")
     try:
-        targets = {target for target, _, _ in parts}
         if plan.strategy == "ship_tables":
-            for ddl in SCHEMA:
-                if ddl.split()[2] in targets:
-                    db.execute(ddl)
+            tables, indexes = schema_ddl({target for target, _, _ in parts})
         else:
-            db.execute("CREATE TABLE partial (" + ", ".join(f'"{c}"' for c in parts[0][1]) + ")")
+            tables, indexes = ["CREATE TABLE partial (" + ", ".join(f'"{c}"' for c in parts[0][1]) + ")"], []
+        for ddl in tables:
+            db.execute(ddl)
         for target, columns, rows in parts:
             if rows:
                 db.executemany(f"INSERT INTO {target} VALUES ({','.join('?' * len(columns))})", rows)
-        for ddl in INDEXES if plan.strategy == "ship_tables" else ():
-            if ddl.split()[4].split("(")[0] in targets:
-                db.execute(ddl)
+        for ddl in indexes:
+            db.execute(ddl)
         cursor = db.execute(plan.merge_sql)
         return [d[0] for d in cursor.description], cursor.fetchall()
     finally:

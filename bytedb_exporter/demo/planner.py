@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
 
 from .clauses import AGG_CALL, WRITE_STATEMENT, PlanError, Unsupported, limit_of, mask, norm, parse, split_top
-from .dataset import (REPLICATED_TABLES, SHARDED_TABLES, TABLE_REF, TRANSFER_WEIGHT, Catalog,
-                      table_aliases)
+from .dataset import REPLICATED_TABLES, SHARDED_TABLES, TABLE_REF, Catalog, shard_of, table_aliases
 from .rewrite import partial_aggregate, pushdown
 
 # PlanError lives in clauses and is re-exported here for existing importers.
 __all__ = ["FragmentSpec", "PlanError", "QueryPlan", "classify", "plan_query"]
+TRANSFER_WEIGHT = 2.0
+"""Cost units per row shipped from a worker to the coordinator."""
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def target_shards(sql: str, clauses: Dict[str, str], shards: int) -> Tuple[int, 
             alias, column, value = (m.group(1), m.group(2), m.group(3)) if m.group(3) else (m.group(5), m.group(6), m.group(4))
             owners = [refs[alias.lower()]] if alias and alias.lower() in refs else sorted(sharded)
             if len(owners) == 1 and SHARDED_TABLES.get(owners[0]) == column.lower():
-                return (int(value) % shards,)
+                return (shard_of(int(value), shards),)
     return tuple(range(shards))
 
 
