@@ -16,8 +16,7 @@ class Unsupported(Exception):
 _CLAUSE = re.compile(r"\b(select|from|where|group\s+by|having|order\s+by|limit)\b", re.I)
 _LITERAL = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"")
 AGG_CALL = re.compile(r"\b(count|sum|avg|min|max)\s*\(", re.I)
-WRITE_STATEMENT = re.compile(r"^\s*(insert|update|delete|replace|create|drop|alter|attach|detach|pragma|vacuum)\b",
-                             re.I)
+_PUNCT_SPACE = re.compile(r"\s*([(),*=<>+/-])\s*")
 
 
 def mask(sql: str) -> str:
@@ -36,12 +35,15 @@ def mask(sql: str) -> str:
 
 def norm(text: str) -> str:
     """Expression text normalized for comparisons (case, blanks around punctuation)."""
+    def plain(part: str) -> str:
+        """Text outside literals: lower case, blanks collapsed, none around punctuation."""
+        return _PUNCT_SPACE.sub(r"\1", " ".join(part.lower().split()))
+
     parts, last = [], 0
     for m in _LITERAL.finditer(text):
-        parts.append(re.sub(r"\s*([(),*=<>+/-])\s*", r"\1", " ".join(text[last:m.start()].lower().split())))
-        parts.append(m.group(0))
+        parts += [plain(text[last:m.start()]), m.group(0)]
         last = m.end()
-    parts.append(re.sub(r"\s*([(),*=<>+/-])\s*", r"\1", " ".join(text[last:].lower().split())))
+    parts.append(plain(text[last:]))
     return "".join(parts).strip()
 
 
@@ -60,11 +62,9 @@ def split_top(text: str, sep: str = ",") -> List[str]:
 def parse(sql: str) -> Dict[str, str]:
     """Clauses of a single SELECT statement, keyed 'select', 'from', 'where', 'group by'..."""
     text = sql.strip().rstrip(";").strip()
-    if ";" in mask(text):
-        raise PlanError("only one statement per query is supported")
-    if WRITE_STATEMENT.match(text):
-        raise PlanError("read-only engine: only SELECT queries are supported")
     masked = mask(text)
+    if ";" in masked:
+        raise PlanError("only one statement per query is supported")
     found = [(m.start(), m.end(), " ".join(m.group(1).lower().split())) for m in _CLAUSE.finditer(masked)]
     if not found or found[0][0] != 0 or found[0][2] != "select":
         raise Unsupported("not a plain SELECT")

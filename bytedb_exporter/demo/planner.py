@@ -7,7 +7,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
 
-from .clauses import AGG_CALL, WRITE_STATEMENT, PlanError, Unsupported, limit_of, mask, norm, parse, split_top
+from .clauses import AGG_CALL, PlanError, Unsupported, limit_of, mask, norm, parse, split_top
 from .dataset import REPLICATED_TABLES, SHARDED_TABLES, TABLE_REF, Catalog, shard_of, table_aliases
 from .rewrite import partial_aggregate, pushdown
 
@@ -52,25 +52,19 @@ class QueryPlan:
 _EQ = re.compile(r"^(?:(\w+)\.)?(\w+)\s*=\s*(\d+)$|^(\d+)\s*=\s*(?:(\w+)\.)?(\w+)$")
 
 
-def tables_of(sql: str) -> Dict[str, str]:
-    """Alias (lower case) -> table for every table named in the query."""
-    return table_aliases(sql)
-
-
 def classify(sql: str) -> str:
     """SELECT, SELECT_AGGREGATE, SELECT_JOIN or SELECT_JOIN_AGGREGATE (OTHER for non-SELECT)."""
-    text = sql.strip().lower()
-    if not (text.startswith("select") or text.startswith("with")):
+    if not sql.strip().lower().startswith(("select", "with")):
         return "OTHER"
     masked = mask(sql)
-    join = bool(re.search(r"\bjoin\b", masked, re.I)) or len(set(tables_of(sql).values())) > 1
+    join = bool(re.search(r"\bjoin\b", masked, re.I)) or len(set(table_aliases(sql).values())) > 1
     aggregate = bool(AGG_CALL.search(sql)) or bool(re.search(r"\bgroup\s+by\b", masked, re.I))
     return "SELECT" + ("_JOIN" if join else "") + ("_AGGREGATE" if aggregate else "")
 
 
 def target_shards(sql: str, clauses: Dict[str, str], shards: int) -> Tuple[int, ...]:
     """Shards that can hold matching rows (pruned by an equality on the sharding key)."""
-    refs = tables_of(sql)
+    refs = table_aliases(sql)
     sharded = {t for t in refs.values() if t in SHARDED_TABLES}
     if not sharded:
         return (zlib.crc32(norm(sql).encode()) % shards,)
@@ -97,7 +91,7 @@ def _check_colocated(sql: str, clauses: Dict[str, str]) -> None:
     if len(sharded) != len(set(sharded)):
         raise Unsupported("self-joins of sharded tables are not shard-local")
     if len(set(sharded)) == 2:
-        aliases = {t: a for a, t in tables_of(sql).items() if t in SHARDED_TABLES and a != t} or {}
+        aliases = {t: a for a, t in table_aliases(sql).items() if t in SHARDED_TABLES and a != t}
         e, s = aliases.get("employees", "employees"), aliases.get("sales", "sales")
         text = norm(clauses["from"] + " and " + clauses.get("where", ""))
         if f"{e}.id={s}.employee_id" not in text and f"{s}.employee_id={e}.id" not in text:
@@ -106,7 +100,7 @@ def _check_colocated(sql: str, clauses: Dict[str, str]) -> None:
 
 def _ship_tables(sql: str, shards: int) -> Tuple[FragmentSpec, ...]:
     """Fragments of the naive plan: every shard ships its sharded tables, one shard the replicated ones."""
-    tables = sorted(set(tables_of(sql).values()))
+    tables = sorted(set(table_aliases(sql).values()))
     frags = [FragmentSpec(s, f"SELECT * FROM {t}", t) for t in tables if t in SHARDED_TABLES for s in range(shards)]
     frags += [FragmentSpec(zlib.crc32(t.encode()) % shards, f"SELECT * FROM {t}", t)
               for t in tables if t in REPLICATED_TABLES]
@@ -124,7 +118,8 @@ def _naive_cost(catalog: Catalog, sql: str, frags: Sequence[FragmentSpec]) -> fl
 
 def _groups_estimate(sql: str, clauses: Dict[str, str], catalog: Catalog, rows: Dict[str, int]) -> float:
     """Estimated number of groups a fragment returns (1 without GROUP BY)."""
-    refs, sharded, estimate = tables_of(sql), [t for t in tables_of(sql).values() if t in SHARDED_TABLES], 1.0
+    refs, estimate = table_aliases(sql), 1.0
+    sharded = [t for t in refs.values() if t in SHARDED_TABLES]
     for expr in split_top(clauses.get("group by", "")):
         m = re.match(r"^(?:(\w+)\.)?(\w+)$", expr.strip())
         table = (refs.get(m.group(1).lower()) if m.group(1) else (sharded or ["employees"])[0]) if m else None
@@ -136,11 +131,12 @@ def plan_query(sql: str, catalog: Catalog) -> QueryPlan:
     """Plan `sql` over the catalog's shards; raise PlanError for invalid or non read-only SQL."""
     shards = len(catalog.shard_rows)
     query_type = classify(sql)
+    statement = sql.strip().rstrip(";")
     try:
-        catalog.explain(sql.strip().rstrip(";"))
+        catalog.explain(statement)
     except Exception as exc:  # sqlite3.Error and Warning (several statements)
         raise PlanError(f"{type(exc).__name__}: {exc}") from exc
-    if WRITE_STATEMENT.match(sql) or query_type == "OTHER":
+    if query_type == "OTHER":
         raise PlanError("read-only engine: only SELECT queries are supported")
     naive = _ship_tables(sql, shards)
     original = _naive_cost(catalog, sql, naive)
@@ -148,7 +144,7 @@ def plan_query(sql: str, catalog: Catalog) -> QueryPlan:
         clauses = parse(sql)
         targets = target_shards(sql, clauses, shards)
         if len(targets) == 1:
-            strategy, frag_sql, merge = "single_shard", sql.strip().rstrip(";"), None
+            strategy, frag_sql, merge = "single_shard", statement, None
         else:
             _check_colocated(sql, clauses)
             aggregate = "AGGREGATE" in query_type
@@ -156,12 +152,12 @@ def plan_query(sql: str, catalog: Catalog) -> QueryPlan:
             frag_sql, merge = (partial_aggregate if aggregate else pushdown)(clauses)
         frags = tuple(FragmentSpec(s, frag_sql) for s in targets)
         optimized, partial_rows = 0.0, 0.0
-        limit = limit_of(clauses.get("limit"))[0]
+        limit, offset = limit_of(clauses.get("limit"))
         for f in frags:
             cost, out = catalog.estimate(f.sql, catalog.shard_rows[f.shard])
             if strategy == "partial_aggregate":
                 out = min(out, _groups_estimate(sql, clauses, catalog, catalog.shard_rows[f.shard]))
-            out = min(out, float(limit + limit_of(clauses.get("limit"))[1])) if limit is not None else out
+            out = min(out, float(limit + offset)) if limit is not None else out
             optimized += cost + TRANSFER_WEIGHT * out
             partial_rows += out
         if merge is not None:
@@ -170,4 +166,4 @@ def plan_query(sql: str, catalog: Catalog) -> QueryPlan:
             return QueryPlan(sql, query_type, strategy, frags, merge, original, optimized)
     except Unsupported:
         pass
-    return QueryPlan(sql, query_type, "ship_tables", naive, sql.strip().rstrip(";"), original, original)
+    return QueryPlan(sql, query_type, "ship_tables", naive, statement, original, original)
