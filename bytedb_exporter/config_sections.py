@@ -11,6 +11,7 @@ from .config_models import AuthConfig, Limits, ProcessConfig, RemoteWorker
 from .health import Thresholds
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+ID_EXPECT = "an id of letters, digits, _ . : - (at most 64)"
 ENV = {"host": "BYTEDB_EXPORTER_HOST", "port": "BYTEDB_EXPORTER_PORT", "token": "BYTEDB_EXPORTER_BEARER_TOKEN",
        "password": "BYTEDB_EXPORTER_BASIC_PASSWORD", "poll_token": "BYTEDB_EXPORTER_POLL_TOKEN"}
 
@@ -47,6 +48,13 @@ class Section:
         if not ok or (check is not None and not check(value)):
             self.problems.append(f"{self.key(name)}: expected {expect}, got {value!r}")
             return default
+        return value
+
+    def required(self, name: str, kind: type, check: Callable[[Any], bool], expect: str, missing: str) -> Any:
+        """Like get without a default; an absent key is noted as missing."""
+        value = self.get(name, kind, None, check, expect)
+        if value is None and not self.has(name):
+            self.problems.append(f"{self.key(name)}: missing; expected {missing}")
         return value
 
     def positive(self, name: str, default: float) -> float:
@@ -120,7 +128,7 @@ def read_process(top: Section, role: Optional[str]) -> Optional[ProcessConfig]:
     pid = section.count("pid", None, 1, 2 ** 22)
     pid_file = section.get("pid_file", str)
     name = section.get("name", str)
-    interval = section.positive("sample_interval_seconds", 5.0)
+    interval = section.positive("sample_interval_seconds", ProcessConfig.sample_interval_seconds)
     section.finish()
     chosen = [key for key, value in (("pid", pid), ("pid_file", pid_file), ("name", name)) if value is not None]
     if role == "worker" and len(chosen) != 1 and not any(p.startswith("process.") for p in top.problems):
@@ -154,7 +162,7 @@ def read_workers(top: Section, role: Optional[str], max_workers: int) -> Tuple[R
     found: List[RemoteWorker] = []
     for index, item in enumerate(raw):
         section = Section(item, f"workers[{index}]", top.problems)
-        wid = section.get("id", str, None, ID_PATTERN.match, "an id of letters, digits, _ . : - (at most 64)")
+        wid = section.get("id", str, None, ID_PATTERN.match, ID_EXPECT)
         url = section.get("url", str, None, _http_url, "an http:// or https:// URL of a worker exporter")
         section.finish()
         if wid is None or url is None:
@@ -191,11 +199,12 @@ def read_auth(section: Section, env: Mapping[str, str], problems: List[str]) -> 
 
 
 def read_limits(section: Section) -> Limits:
-    """Caps of the limits section."""
-    limits = Limits(max_workers=section.count("max_workers", 64, 1, 10000),
-                    max_open_queries=section.count("max_open_queries", 10000, 1, 10 ** 6),
-                    open_query_timeout_seconds=section.positive("open_query_timeout_seconds", 600.0),
-                    max_body_bytes=section.count("max_body_bytes", 1024 * 1024, 1024, 64 * 1024 * 1024),
-                    max_batch_events=section.count("max_batch_events", 10000, 1, 10 ** 6))
+    """Caps of the limits section; unset keys keep the Limits defaults."""
+    limits = Limits(max_workers=section.count("max_workers", Limits.max_workers, 1, 10000),
+                    max_open_queries=section.count("max_open_queries", Limits.max_open_queries, 1, 10 ** 6),
+                    open_query_timeout_seconds=section.positive("open_query_timeout_seconds",
+                                                                Limits.open_query_timeout_seconds),
+                    max_body_bytes=section.count("max_body_bytes", Limits.max_body_bytes, 1024, 64 * 1024 * 1024),
+                    max_batch_events=section.count("max_batch_events", Limits.max_batch_events, 1, 10 ** 6))
     section.finish()
     return limits

@@ -4,13 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence, Set, Tuple
 
-from .event_apply import EventApplier
 from .query_execution import PHASES
 from .sqltext import QUERY_TYPES
 from .worker_metrics import SEVERITIES
 
-# EventApplier lives in event_apply and is re-exported here for existing importers.
-__all__ = ["REFUSALS", "Event", "EventApplier", "EventError", "IngestContext", "validate_batch"]
+__all__ = ["REFUSALS", "Event", "EventError", "IngestContext", "refused", "validate_batch"]
 
 QUERY_EVENTS = ("query_start", "query_update", "query_end")
 WORKER_EVENTS = ("worker_query_start", "worker_query_end", "cache_hit", "cache_miss", "cache_eviction",
@@ -47,6 +45,11 @@ class EventError:
 
     def to_dict(self) -> Dict[str, Any]:
         return {"index": self.index, "code": self.code, "reason": self.reason}
+
+
+def refused(errors: Sequence[EventError]) -> bool:
+    """True when every error is a refusal (HTTP 422), none a malformed event (HTTP 400)."""
+    return all(error.code in REFUSALS for error in errors)
 
 
 @dataclass(frozen=True)

@@ -135,7 +135,9 @@ class RemoteWorkerMonitor:
 
     def vitals(self) -> WorkerVitals:
         """Health, load and alert inputs from the last poll (read only)."""
-        stats, failure, age = self._state()
+        return self._vitals(*self._state())
+
+    def _vitals(self, stats: WorkerStats, failure: Optional[str], age: float) -> WorkerVitals:
         r, q, c = stats.resource_utilization, stats.query_stats, stats.cache_stats
         status, issues = stats.status.status, list(stats.status.issues)
         if failure is not None:
@@ -148,10 +150,10 @@ class RemoteWorkerMonitor:
     def get_worker_stats(self) -> WorkerStats:
         """The last polled stats; status says offline (and why) when the exporter does not answer."""
         stats, failure, age = self._state()
-        vitals = self.vitals()
+        vitals = self._vitals(stats, failure, age)
         status = WorkerHealthStatus(vitals.status, datetime.now(timezone.utc),
                                     "; ".join(vitals.issues) or "Worker is healthy", stats.status.uptime,
-                                    vitals.issues, stats.status.seconds_since_heartbeat + age)
+                                    vitals.issues, vitals.seconds_since_heartbeat)
         return WorkerStats(stats.worker_id, status, stats.performance, stats.resource_utilization, stats.query_stats,
                            stats.cache_stats, stats.network_stats, list(stats.recent_errors), stats.load)
 

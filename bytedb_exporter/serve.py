@@ -12,7 +12,8 @@ from prometheus_client.registry import Collector
 
 from .config import Config
 from .coordinator_monitor import CoordinatorMonitor
-from .events import EventApplier, IngestContext
+from .event_apply import EventApplier
+from .events import IngestContext
 from .metrics import NAMESPACE, MetricsRegistry
 from .query_monitor import QueryMonitor
 from .remote import RemoteWorkerMonitor, WorkerPoller
@@ -98,9 +99,9 @@ class Service:
     def _ingest(self, registry: MetricsRegistry, applier: EventApplier,
                 context: Callable[[], IngestContext]) -> Optional[IngestService]:
         """The ingest service, or None when ingest is turned off."""
-        limits = self.config.limits
         if not self.config.ingest_enabled:
             return None
+        limits = self.config.limits
         return IngestService(registry, applier, context, max_body_bytes=limits.max_body_bytes,
                              max_events=limits.max_batch_events)
 

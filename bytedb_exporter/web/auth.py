@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from flask import Flask, request
 
-from ..config import AuthConfig
+from ..config_models import AuthConfig
 from .errors import json_error
 
 OPEN_PATHS = ("/metrics", "/healthz")

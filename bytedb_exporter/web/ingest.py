@@ -7,7 +7,8 @@ from typing import Any, Callable, Dict, List, Tuple
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
-from ..events import REFUSALS, EventApplier, EventError, IngestContext, validate_batch
+from ..event_apply import EventApplier
+from ..events import EventError, IngestContext, refused, validate_batch
 from ..metrics import MetricsRegistry
 from .errors import json_error
 
@@ -42,7 +43,7 @@ class IngestService:
             self.applier.expire_stale()
             events, errors = validate_batch(raw_events, self.context())
             if errors:
-                self.count("invalid" if any(e.code not in REFUSALS for e in errors) else "refused")
+                self.count("refused" if refused(errors) else "invalid")
                 return {}, errors
             counts = self.applier.apply(events)
         self.count("accepted")
@@ -57,13 +58,13 @@ def register_ingest(app: Flask, service: IngestService) -> None:
     app.register_blueprint(ingest)
 
 
-def _parse(body: bytes) -> Tuple[List[Any], List[EventError]]:
+def _parse(body: bytes, mimetype: str) -> Tuple[List[Any], List[EventError]]:
     """The events of a JSON array or NDJSON body, or the errors that make it unreadable."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         return [], [EventError(0, "invalid", f"body is not UTF-8: {error}")]
-    if request.mimetype in NDJSON_TYPES:
+    if mimetype in NDJSON_TYPES:
         events, errors = [], []
         for number, line in enumerate(line for line in text.splitlines() if line.strip()):
             try:
@@ -92,19 +93,19 @@ def post_events() -> Any:
     if len(body) > limit:
         service.count("too_large")
         return json_error(413, "body_too_large", f"the body exceeds the limit of {limit} bytes")
-    events, errors = _parse(body)
-    if not errors and len(events) > service.max_events:
-        service.count("too_large")
-        return json_error(413, "too_many_events", f"{len(events)} events in one batch, the limit is "
-                                                  f"{service.max_events}")
+    events, errors = _parse(body, request.mimetype)
     if errors:
         service.count("invalid")
         return _rejected(400, "invalid_body", errors, len(events))
+    if len(events) > service.max_events:
+        service.count("too_large")
+        return json_error(413, "too_many_events", f"{len(events)} events in one batch, the limit is "
+                                                  f"{service.max_events}")
     counts, errors = service.submit(events)
     if errors:
-        refused = all(e.code in REFUSALS for e in errors)
-        return _rejected(422 if refused else 400, "refused_events" if refused else "invalid_events", errors,
-                         len(events))
+        if refused(errors):
+            return _rejected(422, "refused_events", errors, len(events))
+        return _rejected(400, "invalid_events", errors, len(events))
     return jsonify({"accepted": sum(counts.values()), "query_events": counts["query"],
                     "worker_events": counts["worker"]})
 

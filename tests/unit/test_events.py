@@ -2,7 +2,8 @@
 import pytest
 
 from bytedb_exporter.coordinator_monitor import CoordinatorMonitor
-from bytedb_exporter.events import EventApplier, IngestContext, validate_batch
+from bytedb_exporter.event_apply import EventApplier
+from bytedb_exporter.events import IngestContext, validate_batch
 from bytedb_exporter.metrics import MetricsRegistry
 from bytedb_exporter.query_monitor import QueryMonitor
 from bytedb_exporter.worker_monitor import WorkerMonitor
@@ -156,11 +157,6 @@ def test_applier_records_worker_events():
 
 
 def test_open_queries_without_an_end_expire_as_failed():
-    from bytedb_exporter.coordinator_monitor import CoordinatorMonitor
-    from bytedb_exporter.events import EventApplier, IngestContext, validate_batch
-    from bytedb_exporter.metrics import MetricsRegistry
-    from bytedb_exporter.query_monitor import QueryMonitor
-
     now = [100.0]
     registry = MetricsRegistry()
     queries, coordinator = QueryMonitor(registry), CoordinatorMonitor(registry)
