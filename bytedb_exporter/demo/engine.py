@@ -179,7 +179,7 @@ class DemoCluster:
             raise RuntimeError("cluster is closed")
         started = time.perf_counter()
         qid = self._new_id()
-        stats = QueryStats(qid, classify(sql))
+        stats = QueryStats(qid, "")
         result = QueryResult(sql, stats=stats)
         ex = _hook(self.query_monitor, "start_query_monitoring", qid, sql)
         coord = self.coordinator_monitor
@@ -200,6 +200,7 @@ class DemoCluster:
         except PlanError as exc:
             plan, result.error = None, str(exc)
         stats.planning_seconds = time.perf_counter() - t0
+        stats.query_type = plan.query_type if plan is not None else classify(sql)
         _hook(ex, "end_planning")
         _hook(coord, "record_planning_time", timedelta(seconds=stats.planning_seconds))
         _hook(ex, "set_query_type", stats.query_type)
@@ -242,8 +243,7 @@ class DemoCluster:
         stats.bytes_transferred = sum(a.request_bytes + a.answer_bytes for a in answers)
         stats.worker_cache_hits = sum(a.cache_hit for a in answers)
         if answered:
-            stats.network_latency_seconds = sum(max(0.0, a.round_trip_seconds - a.exec_seconds)
-                                                for a in answered) / len(answered)
+            stats.network_latency_seconds = sum(a.network_seconds for a in answered) / len(answered)
         errors = [f"{wid}: {a.error}" for a, (wid, _, _) in zip(answers, jobs) if not a.ok]
         if errors:
             result.error = "; ".join(errors)
@@ -286,8 +286,7 @@ class DemoCluster:
         _hook(monitor, "record_query_start", fid)
         answer = self.workers[wid].execute(fid, timeout=self.fragment_timeout, encoded=body, decode=False)
         if answer.answer_bytes:
-            latency = max(0.0, answer.round_trip_seconds - answer.exec_seconds)
-            _hook(monitor, "record_network_activity", answer.request_bytes, answer.answer_bytes, latency)
+            _hook(monitor, "record_network_activity", answer.request_bytes, answer.answer_bytes, answer.network_seconds)
             _hook(monitor, "heartbeat")
             _hook(monitor, "record_cache_hit" if answer.cache_hit else "record_cache_miss")
             for _ in range(answer.cache_evictions):

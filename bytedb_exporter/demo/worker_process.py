@@ -42,39 +42,41 @@ class FragmentAnswer:
     round_trip_seconds: float = 0.0
     result_blob: bytes = b""
 
-    def decode(self) -> float:
-        """Unpickle the rows of a successful answer; return the seconds it took."""
-        started = time.perf_counter()
+    @property
+    def network_seconds(self) -> float:
+        """Round trip minus the execution time measured in the worker."""
+        return max(0.0, self.round_trip_seconds - self.exec_seconds)
+
+    def decode(self) -> None:
+        """Unpickle the rows of a successful answer."""
         if self.ok and self.result_blob:
             self.columns, self.rows, _ = pickle.loads(self.result_blob)
             self.result_blob = b""
-        return time.perf_counter() - started
 
 
-def encode_request(op: str, sql: str = "", params: Sequence[Any] = (), use_cache: bool = True) -> bytes:
+def encode_request(op: str, sql: str = "", params: Sequence[Any] = ()) -> bytes:
     """Serialized body of a request (the worker handle prefixes the request id)."""
-    return pickle.dumps({"op": op, "sql": sql, "params": list(params), "use_cache": use_cache},
-                        protocol=pickle.HIGHEST_PROTOCOL)
+    return pickle.dumps({"op": op, "sql": sql, "params": list(params)}, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _execute(db: sqlite3.Connection, cache: LRUCache[bytes], request: Dict[str, Any]) -> Dict[str, Any]:
+def _execute(db: sqlite3.Connection, cache: LRUCache[Tuple[bytes, int]], request: Dict[str, Any]) -> Dict[str, Any]:
     """Run one fragment (or answer it from the fragment cache) and build the reply."""
     started = time.perf_counter()
-    key = (normalize_sql(request["sql"]), tuple(request.get("params", ())))
+    params = tuple(request.get("params", ()))
+    key = (normalize_sql(request["sql"]), params)
     reply: Dict[str, Any] = {"id": request["id"], "ok": True, "error": None, "cache_hit": False, "evictions": 0}
-    blob = cache.get(key) if request.get("use_cache", True) else None
-    if blob is not None:
+    cached = cache.get(key)
+    if cached is not None:
+        blob, reply["row_count"] = cached
         reply["cache_hit"] = True
-        reply["row_count"] = pickle.loads(blob)[2]
     else:
         try:
-            cursor = db.execute(request["sql"], tuple(request.get("params", ())))
+            cursor = db.execute(request["sql"], params)
             rows = cursor.fetchall()
             columns = [d[0] for d in cursor.description or ()]
             blob = pickle.dumps((columns, rows, len(rows)), protocol=pickle.HIGHEST_PROTOCOL)
             reply["row_count"] = len(rows)
-            if request.get("use_cache", True):
-                reply["evictions"] = cache.put(key, blob, len(blob))
+            reply["evictions"] = cache.put(key, (blob, len(rows)), len(blob))
         except (sqlite3.Error, ValueError, OverflowError) as exc:
             reply.update(ok=False, error=f"{type(exc).__name__}: {exc}", row_count=0)
             blob = b""
@@ -85,7 +87,7 @@ def _execute(db: sqlite3.Connection, cache: LRUCache[bytes], request: Dict[str, 
     return reply
 
 
-def worker_main(worker_id: str, db_path: str, conn: Connection, parent_pid: int,
+def worker_main(db_path: str, conn: Connection, parent_pid: int,
                 cache_bytes: int = 256 * 1024, cache_ttl: float = 30.0) -> None:
     """Child process loop: answer requests until stop, parent death, EOF, SIGTERM or SIGINT."""
     stopping = threading.Event()
@@ -97,7 +99,7 @@ def worker_main(worker_id: str, db_path: str, conn: Connection, parent_pid: int,
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False)
-    cache: LRUCache[bytes] = LRUCache(cache_bytes, cache_ttl)
+    cache: LRUCache[Tuple[bytes, int]] = LRUCache(cache_bytes, cache_ttl)
     try:
         while not stopping.is_set():
             if os.getppid() != parent_pid:
@@ -114,7 +116,7 @@ def worker_main(worker_id: str, db_path: str, conn: Connection, parent_pid: int,
             if op == "stop":
                 break
             if op == "ping":
-                reply: Dict[str, Any] = {"id": request["id"], "ok": True, "pid": os.getpid()}
+                reply: Dict[str, Any] = {"id": request["id"], "ok": True}
             else:
                 reply = _execute(db, cache, request)
             try:
@@ -147,7 +149,7 @@ class WorkerProcess:
         parent_conn, child_conn = self._ctx.Pipe(duplex=True)
         self._process = self._ctx.Process(
             target=worker_main, name=f"bytedb-demo-{self.worker_id}", daemon=True,
-            args=(self.worker_id, str(self.db_path), child_conn, os.getpid(), self.cache_bytes, self.cache_ttl))
+            args=(str(self.db_path), child_conn, os.getpid(), self.cache_bytes, self.cache_ttl))
         self._process.start()
         child_conn.close()
         self._conn = parent_conn
@@ -193,9 +195,9 @@ class WorkerProcess:
             self._lock.release()
 
     def execute(self, fragment_id: str, sql: str = "", params: Sequence[Any] = (), timeout: float = 10.0,
-                use_cache: bool = True, encoded: Optional[bytes] = None, decode: bool = True) -> FragmentAnswer:
+                encoded: Optional[bytes] = None, decode: bool = True) -> FragmentAnswer:
         """Run one fragment on the worker; failures come back as an answer with ok=False."""
-        body = encoded if encoded is not None else encode_request("query", sql, params, use_cache)
+        body = encoded if encoded is not None else encode_request("query", sql, params)
         try:
             reply, sent, received, round_trip = self._call(body, timeout)
         except (TimeoutError, ConnectionError) as exc:
