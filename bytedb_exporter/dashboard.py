@@ -42,9 +42,14 @@ class Dashboard:
         if self._server is not None:
             raise RuntimeError("dashboard already started")
         self._server = BackgroundServer(self.app, host, port)
-        self._hub.start()
+        self.start_stream()
         log.info("dashboard listening on %s", self._server.url)
         return self._server.url
+
+    def start_stream(self) -> None:
+        """Start building the live snapshots (start() does it; call it alone when another server,
+        such as gunicorn, serves `.app`)."""
+        self._hub.start()
 
     def stop(self) -> None:
         """Stop the stream and the server (if this object started one)."""

@@ -83,7 +83,7 @@ class Demo:
             self.out(f"Dashboard:  {url}/")
             self.out(f"Prometheus: {url}/metrics   JSON API: {url}/api/overview, /api/workers, /api/queries ...")
         else:
-            self.dashboard.app.extensions["bytedb"].hub.start()
+            self.dashboard.start_stream()
         for client in range(options.concurrency):
             self._spawn(f"bytedb-demo-client-{client}", lambda seed=client: self._run_workload(seed))
         self._spawn("bytedb-demo-heartbeat", self._heartbeats)
@@ -100,12 +100,11 @@ class Demo:
                      seed=seed)
 
     def _heartbeats(self) -> None:
-        """Ping every worker process; a worker that answers is alive (a dead one goes offline)."""
+        """Ping every worker process; the cluster heartbeats the monitors of those that answer
+        (a dead one goes offline)."""
         assert self.cluster is not None
         while not self.stop_event.wait(2.0):
-            for worker_id, alive in self.cluster.ping_workers(timeout=1.0).items():
-                if alive:
-                    self.workers[worker_id].heartbeat()
+            self.cluster.ping_workers(timeout=1.0)
 
     def profile_and_export(self) -> None:
         """The description's other demo steps: a profiling session and the two metric exports."""

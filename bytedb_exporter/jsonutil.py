@@ -1,8 +1,7 @@
-"""Turn monitor snapshots into the original's JSON: durations as `<key>_ms`, times as ISO UTC."""
+"""Durations and times for the original's JSON: `<key>_ms` milliseconds, ISO UTC times; seconds of a duration."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -15,6 +14,11 @@ def iso(moment: datetime | None) -> str | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def as_seconds(duration: float | timedelta) -> float:
+    """Seconds of a duration given as seconds or as a timedelta."""
+    return duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
 
 
 def milliseconds(duration: timedelta) -> float:
@@ -43,8 +47,3 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, float) and (math.isnan(value) or math.isinf(value)):
         return None
     return value
-
-
-def dumps(value: Any, **options: Any) -> str:
-    """JSON text of `to_jsonable(value)`."""
-    return json.dumps(to_jsonable(value), allow_nan=False, **options)

@@ -171,10 +171,6 @@ class Timer(Histogram):
             elapsed = handle.stop()
         return elapsed
 
-    def record(self, duration: timedelta) -> None:
-        """Record a duration measured elsewhere."""
-        self.observe(duration.total_seconds())
-
     @property
     def unit(self) -> str:
         return "seconds"
@@ -196,14 +192,10 @@ def summarize_buckets(buckets: Sequence[tuple[float, float]], total: float) -> D
     return stats
 
 
-def merge_histograms(histograms: Sequence["Histogram"]) -> Dict[str, Any]:
-    """HistogramStats of several children of one family (same buckets), added together."""
+def merge_cumulative(histograms: Sequence["Histogram"]) -> list[tuple[float, float]]:
+    """Cumulative buckets of several children of one family (same buckets), added together."""
     merged: Dict[float, float] = {}
-    total = 0.0
     for histogram in histograms:
         for bound, n in histogram.cumulative_buckets():
             merged[bound] = merged.get(bound, 0.0) + n
-        total += histogram.total()
-    if not merged:
-        merged = {math.inf: 0.0}
-    return summarize_buckets(sorted(merged.items()), total)
+    return sorted(merged.items()) or [(math.inf, 0.0)]

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from . import __version__
 from .metric_types import (  # noqa: F401  (re-exported: the public metric types live here too)
-    Counter, Gauge, Histogram, Labels, Metric, Timer, TimingHandle, merge_histograms, summarize_buckets,
+    Counter, Gauge, Histogram, Labels, Metric, Timer, TimingHandle, merge_cumulative, summarize_buckets,
 )
 
 # The `_created` series double the exposition and no dashboard of ours reads them.

@@ -122,7 +122,7 @@ class PerformanceProfiler:
             session.queries += 1
             session.errors += metrics.error_occurred
             if len(session.durations) < MAX_DURATIONS:
-                session.durations.append(metrics.total_duration.total_seconds())
+                session.durations.append(metrics.total_seconds)
 
     def _sample_loop(self, session: _Session) -> None:
         while not session.stop_event.wait(self.sample_interval):

@@ -6,6 +6,7 @@ import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Dict, Iterator, Optional
 
+from .jsonutil import as_seconds
 from .query_models import QueryMetrics
 from .sqltext import classify_sql
 
@@ -14,10 +15,6 @@ if TYPE_CHECKING:
 
 PHASES = ("planning", "execution", "aggregation", "coordination")
 _STARTED = {phase: f"_{phase}_started" for phase in PHASES}  # the slot holding a running phase's start
-
-
-def _seconds(value: float | timedelta) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 class QueryExecution:
@@ -130,11 +127,11 @@ class QueryExecution:
 
     def set_network_latency(self, latency: float | timedelta) -> None:
         """Network latency of this query (seconds or timedelta)."""
-        self.network_latency = _seconds(latency)
+        self.network_latency = as_seconds(latency)
 
     def set_coordination_overhead(self, overhead: float | timedelta) -> None:
         """Coordination overhead measured elsewhere (seconds or timedelta)."""
-        self.phase_seconds["coordination"] = _seconds(overhead)
+        self.phase_seconds["coordination"] = as_seconds(overhead)
 
     def set_error(self, error: BaseException | str) -> None:
         """Mark the query failed with this error."""

@@ -2,19 +2,17 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import threading
 from collections import OrderedDict, deque
 from datetime import timedelta
-from typing import Any, Callable, Deque, Dict, Iterator, List, Optional
+from typing import Any, Callable, Deque, Dict, Iterator, List, NamedTuple, Optional
 
-from .metrics import MetricsRegistry, TIMER_BUCKETS, merge_histograms
+from .metrics import Counter, Histogram, MetricsRegistry, TIMER_BUCKETS, merge_cumulative, summarize_buckets
 from .query_execution import PHASES, QueryExecution
 from .query_models import QueryMetrics, QueryStats, TopQueryInfo
+from .query_report import QueryPerformanceReport, build_report
 from .sqltext import QUERY_TYPES, label_for_query_type, normalize_sql
 from .stats import SlidingWindowCounter, percent
-
-log = logging.getLogger(__name__)
 
 # The original's 10 ms..30 s, plus 1 and 5 ms so that cache hits and small queries get real quantiles.
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -24,6 +22,14 @@ COST_REDUCTION_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.9
 FRAGMENT_BUCKETS = (1, 2, 3, 5, 8, 10, 20, 50)
 WORKER_BUCKETS = (1, 2, 3, 4, 5, 8, 10, 15, 20)
 RATIO_BUCKETS = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
+
+
+class TypeSeries(NamedTuple):
+    """The series one query type writes: finished queries by status, and their durations."""
+
+    succeeded: Counter
+    failed: Counter
+    duration: Histogram
 
 
 class QueryMonitor:
@@ -46,9 +52,9 @@ class QueryMonitor:
     def _create_metrics(self) -> None:
         r = self.registry
         self._active = r.gauge("queries_active", "Queries started and not yet finished.")
-        self._by_type: Dict[str, Any] = {}
+        self._by_type: Dict[str, TypeSeries] = {}
         for query_type in QUERY_TYPES:
-            self._by_type[query_type] = (
+            self._by_type[query_type] = TypeSeries(
                 r.counter("queries_total", "Queries finished, by query type and status (success or failed).",
                           {"query_type": query_type, "status": "success"}),
                 r.counter("queries_total", labels={"query_type": query_type, "status": "failed"}),
@@ -101,11 +107,10 @@ class QueryMonitor:
             self._listeners = [item for item in self._listeners if item != listener]
 
     def _record(self, metrics: QueryMetrics) -> None:
-        entry = self._by_type.get(metrics.query_type) or self._by_type[label_for_query_type(metrics.query_type)]
-        succeeded, failed_counter, duration = entry
+        series = self._by_type.get(metrics.query_type) or self._by_type[label_for_query_type(metrics.query_type)]
         failed = bool(metrics.error_message)
-        (failed_counter if failed else succeeded).inc()
-        duration.observe(metrics.total_seconds)
+        (series.failed if failed else series.succeeded).inc()
+        series.duration.observe(metrics.total_seconds)
         self._active.dec()
         phase_histograms = self._phase_histograms
         for phase, seconds in metrics.phase_seconds.items():
@@ -151,11 +156,10 @@ class QueryMonitor:
     def get_query_stats(self) -> QueryStats:
         """Totals since start (read from the Prometheus series: one source of truth), throughput
         over the sliding window."""
-        entries = self._by_type.values()
-        succeeded = sum(entry[0].get() for entry in entries)
-        failed = int(sum(entry[1].get() for entry in entries))
-        total = int(succeeded) + failed
-        duration_sum = sum(entry[2].total() for entry in entries)
+        series = self._by_type.values()
+        failed = int(sum(s.failed.get() for s in series))
+        total = int(sum(s.succeeded.get() for s in series)) + failed
+        duration_sum = sum(s.duration.total() for s in series)
         optimized = int(self._optimizations.get())
         reduction_sum = self._cost_reduction.total() * 100.0
         with self._lock:
@@ -191,9 +195,13 @@ class QueryMonitor:
         infos.sort(key=lambda info: info.total_seconds, reverse=True)
         return infos[:max(limit, 0)]
 
+    def duration_buckets(self) -> List[tuple[float, float]]:
+        """Cumulative (bound, count) buckets of end-to-end duration (seconds) over all query types."""
+        return merge_cumulative([s.duration for s in self._by_type.values()])
+
     def duration_stats(self) -> Dict[str, Any]:
         """HistogramStats of end-to-end duration (seconds) over all query types."""
-        return merge_histograms([entry[2] for entry in self._by_type.values()])
+        return summarize_buckets(self.duration_buckets(), sum(s.duration.total() for s in self._by_type.values()))
 
     def phase_stats(self) -> Dict[str, Dict[str, Any]]:
         """HistogramStats (seconds) of each phase."""
@@ -215,8 +223,6 @@ class QueryMonitor:
         """HistogramStats of the per-query cache hit ratio."""
         return self._cache_hit.get_stats()
 
-    def query_performance_report(self) -> Any:
+    def query_performance_report(self) -> QueryPerformanceReport:
         """Timing breakdown, distributions, optimization impact and recommendations."""
-        from .query_report import build_report
-
         return build_report(self)

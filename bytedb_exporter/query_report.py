@@ -26,9 +26,7 @@ class QueryPerformanceReport:
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def to_dict(self) -> Dict[str, Any]:
-        data = to_jsonable(self)
-        data["recommendations"] = [item.to_dict() for item in self.recommendations]
-        return data
+        return to_jsonable(self)
 
 
 def timing_breakdown(phase_stats: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from typing import Callable, Sequence
 
@@ -51,11 +52,8 @@ def coefficient_of_variation(values: Sequence[float]) -> float:
     """Population standard deviation divided by the mean; 0 for no spread or zero mean."""
     if len(values) < 2:
         return 0.0
-    mean = sum(values) / len(values)
-    if mean == 0:
-        return 0.0
-    variance = sum((value - mean) ** 2 for value in values) / len(values)
-    return math.sqrt(variance) / mean
+    mean = statistics.fmean(values)
+    return statistics.pstdev(values, mean) / mean if mean else 0.0
 
 
 def percent(part: float, whole: float) -> float:

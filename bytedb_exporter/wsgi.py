@@ -15,14 +15,14 @@ from typing import TYPE_CHECKING, Optional
 
 from flask import Flask
 
-from .demo_app import Demo, DemoOptions
 from .web import create_app
 
 if TYPE_CHECKING:
+    from .demo_app import Demo
     from .serve import Service
 
 log = logging.getLogger(__name__)
-demo: Optional[Demo] = None
+demo: Optional["Demo"] = None
 service: Optional["Service"] = None
 
 
@@ -40,6 +40,8 @@ def build_app() -> Flask:
     workers = os.environ.get("BYTEDB_EXPORTER_DEMO_WORKERS")
     if not workers:
         return create_app()
+    from .demo_app import Demo, DemoOptions
+
     options = DemoOptions(workers=int(workers), qps=float(os.environ.get("BYTEDB_EXPORTER_DEMO_QPS", "20")),
                           worker_base_port=int(os.environ.get("BYTEDB_EXPORTER_DEMO_WORKER_PORT", "0")))
     demo = Demo(options, log.info)

@@ -4,12 +4,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from prometheus_client.exposition import choose_encoder
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
 from ..exporter import MetricsExporter
 from .errors import BadRequest, json_error
+from .exposition import metrics_response
 
 api = Blueprint("api", __name__)
 PROMETHEUS_TYPES = ("application/openmetrics-text", "text/plain")
@@ -48,8 +48,7 @@ def preferred_metrics_format(accept: str) -> str:
 
 def prometheus_response() -> Response:
     """The merged registries in the format the Accept header asks for (OpenMetrics or text 0.0.4)."""
-    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-    return Response(encoder(state().exposition), content_type=content_type)
+    return metrics_response(state().exposition, request.headers.get("Accept", ""))
 
 
 @api.get("/metrics")

@@ -1,12 +1,11 @@
 """The Flask app factory: monitors injected, one exposition registry, blueprints for pages and API."""
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Iterable, List, Optional
 
 from flask import Flask
-from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client import CollectorRegistry
 
 from ..assets import asset_dir
 from ..coordinator_monitor import CoordinatorMonitor
@@ -14,15 +13,13 @@ from ..history import ClusterHistory
 from ..metrics import MetricsRegistry
 from ..query_monitor import QueryMonitor
 from .errors import register_error_handlers
-from .exposition import MergedRegistries
+from .exposition import exposition_registry
 from .stream import SnapshotHub
 from .views import MonitorViews
 
 if TYPE_CHECKING:
     from ..config import AuthConfig
     from .ingest import IngestService
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -61,10 +58,9 @@ def create_app(coordinator: Optional[CoordinatorMonitor] = None, queries: Option
     app.json.sort_keys = False
     history = ClusterHistory(span_seconds=history_minutes * 60, interval_seconds=stream_interval)
     views = MonitorViews(coordinator, queries, history)
-    exposition = CollectorRegistry(auto_describe=False)
-    state = AppState(coordinator, queries, views, SnapshotHub(views.live, stream_interval, keepalive), exposition)
-    exposition.register(MergedRegistries(lambda: [r.collector_registry for r in state.registries()]))
-    ProcessCollector(registry=exposition)
+    hub = SnapshotHub(views.live, stream_interval, keepalive)
+    state = AppState(coordinator, queries, views, hub,
+                     exposition_registry(lambda: [r.collector_registry for r in state.registries()]))
     app.extensions["bytedb"] = state
     register_error_handlers(app)
     install_extras(app, auth, ingest)

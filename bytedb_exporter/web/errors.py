@@ -29,8 +29,7 @@ def register_error_handlers(app: Flask) -> None:
     def handle(error: HTTPException) -> Tuple[Response, int]:
         name = getattr(error, "error", None) or (error.name or "error").lower().replace(" ", "_")
         response, code = json_error(error.code or 500, name, error.description or "")
-        for header in ("Allow", "WWW-Authenticate"):
-            original = error.get_response().headers.get(header)
-            if original:
-                response.headers[header] = original
+        for header, value in error.get_headers():
+            if header in ("Allow", "WWW-Authenticate"):
+                response.headers[header] = value
         return response, code

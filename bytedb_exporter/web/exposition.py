@@ -4,7 +4,9 @@ from __future__ import annotations
 import logging
 from typing import Callable, Dict, Iterable, Iterator
 
-from prometheus_client import CollectorRegistry
+from flask import Response
+from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
@@ -14,7 +16,8 @@ log = logging.getLogger(__name__)
 
 
 class MergedRegistries(Collector):
-    """Collects every source registry at scrape time; same-named families are merged, identical samples kept once."""
+    """Collects the source registries (distinct ones) at scrape time; same-named families are merged,
+    identical samples kept once."""
 
     def __init__(self, sources: Callable[[], Iterable[CollectorRegistry]]):
         self._sources = sources
@@ -23,7 +26,7 @@ class MergedRegistries(Collector):
         merged: Dict[str, Metric] = {}
         seen = set()
         with consistent_scrape():
-            families = [family for registry in self._distinct(self._sources()) for family in registry.collect()]
+            families = [family for registry in self._sources() for family in registry.collect()]
         for family in families:
             target = merged.get(family.name)
             if target is None:
@@ -38,10 +41,16 @@ class MergedRegistries(Collector):
                     target.samples.append(sample)
         return iter(merged.values())
 
-    @staticmethod
-    def _distinct(registries: Iterable[CollectorRegistry]) -> Iterator[CollectorRegistry]:
-        seen = set()
-        for registry in registries:
-            if id(registry) not in seen:
-                seen.add(id(registry))
-                yield registry
+
+def exposition_registry(sources: Callable[[], Iterable[CollectorRegistry]]) -> CollectorRegistry:
+    """What an exporter's /metrics serves: the sources merged at scrape time plus this process's own metrics."""
+    exposition = CollectorRegistry(auto_describe=False)
+    exposition.register(MergedRegistries(sources))
+    ProcessCollector(registry=exposition)
+    return exposition
+
+
+def metrics_response(exposition: CollectorRegistry, accept: str) -> Response:
+    """The exposition in the format the Accept header asks for (OpenMetrics or text 0.0.4)."""
+    encoder, content_type = choose_encoder(accept)
+    return Response(encoder(exposition), content_type=content_type)

@@ -24,7 +24,6 @@ class SnapshotHub:
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self.clients = 0
-        self.ticks = 0
 
     def start(self) -> None:
         """Start ticking in a daemon thread (idempotent)."""
@@ -55,8 +54,12 @@ class SnapshotHub:
         with self._condition:
             self._sequence += 1
             self._payload = payload
-            self.ticks += 1
             self._condition.notify_all()
+
+    @property
+    def ticks(self) -> int:
+        """Snapshots built so far."""
+        return self._sequence
 
     def latest(self) -> Optional[str]:
         """The JSON of the newest snapshot, if any."""

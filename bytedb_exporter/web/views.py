@@ -4,9 +4,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional
 
+from ..coordinator_models import ClusterAlert, CoordinatorStats
 from ..coordinator_monitor import CoordinatorMonitor
 from ..history import ClusterHistory
 from ..jsonutil import iso, to_jsonable
+from ..query_models import QueryStats
 from ..query_monitor import QueryMonitor
 from ..recommendations import PERFORMING_WELL, PerformanceRecommendation
 
@@ -29,20 +31,21 @@ class MonitorViews:
         monitor = self.coordinator.workers().get(worker_id)
         return monitor.get_worker_stats().to_dict() if monitor else None
 
-    def alerts(self) -> List[Dict[str, Any]]:
-        """Active alerts; a worker's alert carries its worker_id."""
-        alerts = []
-        for alert in self.coordinator.active_alerts():
+    def alerts(self, alerts: Optional[List[ClusterAlert]] = None) -> List[Dict[str, Any]]:
+        """Active alerts (these, or the coordinator's now); a worker's alert carries its worker_id."""
+        found = []
+        for alert in self.coordinator.active_alerts() if alerts is None else alerts:
             data = alert.to_dict()
             if alert.component != "cluster":
                 data["worker_id"] = alert.component
-            alerts.append(data)
-        return alerts
+            found.append(data)
+        return found
 
-    def overview(self, stats: Optional[Any] = None) -> Dict[str, Any]:
-        """The original's overview card."""
+    def overview(self, stats: Optional[CoordinatorStats] = None,
+                 query_stats: Optional[QueryStats] = None) -> Dict[str, Any]:
+        """The original's overview card (from these snapshots, or fresh ones)."""
         stats = stats or self.coordinator.get_coordinator_stats()
-        query_stats = self.queries.get_query_stats()
+        query_stats = query_stats or self.queries.get_query_stats()
         health = stats.cluster_health
         return {
             "cluster_status": health.status,
@@ -103,16 +106,15 @@ class MonitorViews:
         query_stats = self.queries.get_query_stats()
         workers = self.workers()
         now = iso(datetime.now(timezone.utc))
-        duration = self.queries.duration_stats()
-        buckets = [(float(bound), count) for bound, count in duration["buckets"].items()]
         point = self.history.record(
-            now, query_stats.throughput_qps, buckets, query_stats.total_queries, query_stats.failed_queries,
+            now, query_stats.throughput_qps, self.queries.duration_buckets(), query_stats.total_queries,
+            query_stats.failed_queries,
             {wid: w["resource_utilization"]["cpu_usage_percent"] for wid, w in workers.items()})
         system = stats.system_performance
         return {
             "timestamp": now,
             "point": point,
-            "overview": self.overview(stats),
+            "overview": self.overview(stats, query_stats),
             "cluster": stats.cluster_health.to_dict(),
             "system_metrics": {
                 "cpu_usage": system.cluster_utilization_percent,
@@ -130,6 +132,6 @@ class MonitorViews:
                 "slowest": [t.to_dict() for t in self.queries.get_top_queries(10)],
                 "failed": [q.to_dict() for q in self.queries.get_failed_queries(20)],
             },
-            "alerts": self.alerts(),
+            "alerts": self.alerts(stats.active_alerts),
             "recommendations": self.recommendations(),
         }

@@ -4,13 +4,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Optional
 
 from flask import Flask, Response, jsonify, request
-from prometheus_client import CollectorRegistry, ProcessCollector
-from prometheus_client.exposition import choose_encoder
 
 from ..worker_monitor import WorkerMonitor
 from .app import install_extras
 from .errors import register_error_handlers
-from .exposition import MergedRegistries
+from .exposition import exposition_registry, metrics_response
 
 if TYPE_CHECKING:
     from ..config import AuthConfig
@@ -23,17 +21,14 @@ def create_worker_app(monitor: WorkerMonitor, *, auth: Optional["AuthConfig"] = 
     optionally behind `auth` and with POST /api/v1/events served by `ingest`."""
     app = Flask(f"bytedb_exporter.worker.{monitor.worker_id}")
     app.json.sort_keys = False
-    exposition = CollectorRegistry(auto_describe=False)
-    exposition.register(MergedRegistries(lambda: [monitor.registry.collector_registry]))
-    ProcessCollector(registry=exposition)
+    exposition = exposition_registry(lambda: [monitor.registry.collector_registry])
     app.extensions["bytedb_worker"] = monitor
     register_error_handlers(app)
     install_extras(app, auth, ingest)
 
     @app.get("/metrics")
     def metrics() -> Response:
-        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        return Response(encoder(exposition), content_type=content_type)
+        return metrics_response(exposition, request.headers.get("Accept", ""))
 
     @app.get("/healthz")
     def healthz() -> Response:
