@@ -339,6 +339,10 @@ def workers() -> Dashboard:
         selector = '{worker_id=~"$worker"' + (", " + extra if extra else "") + "}"
         return f"max by (worker_id) (rate({metric}{selector}[$__rate_interval]))"
 
+    def per_worker_p95(metric: str) -> str:
+        """p95 per worker of a histogram, one copy per worker (max over sources) before the quantile."""
+        return f"histogram_quantile(0.95, max by (worker_id, le) (rate({metric}_bucket{W}[$__rate_interval])))"
+
     hits = per_worker_rate("bytedb_worker_cache_hits_total")
     misses = per_worker_rate("bytedb_worker_cache_misses_total")
     panels = [
@@ -380,9 +384,7 @@ def workers() -> Dashboard:
                    unit="reqps"),
         timeseries("Active queries", q(per_worker("bytedb_worker_queries_active"), "{{worker_id}}"), min=0),
         timeseries("Query duration p95",
-                   q('histogram_quantile(0.95, max by (worker_id, le) '
-                     '(rate(bytedb_worker_query_duration_seconds_bucket{worker_id=~"$worker"}[$__rate_interval])))',
-                     "{{worker_id}}"), unit="s"),
+                   q(per_worker_p95("bytedb_worker_query_duration_seconds"), "{{worker_id}}"), unit="s"),
         timeseries("Rows processed / s", q(per_worker_rate("bytedb_worker_rows_processed_total"), "{{worker_id}}"),
                    unit="short"),
         timeseries("Bytes processed / s", q(per_worker_rate("bytedb_worker_processed_bytes_total"), "{{worker_id}}"),
@@ -405,9 +407,7 @@ def workers() -> Dashboard:
         timeseries("Network requests / s", q(per_worker_rate("bytedb_worker_network_requests_total"), "{{worker_id}}"),
                    unit="reqps"),
         timeseries("Network latency p95",
-                   q('histogram_quantile(0.95, max by (worker_id, le) '
-                     '(rate(bytedb_worker_network_latency_seconds_bucket{worker_id=~"$worker"}[$__rate_interval])))',
-                     "{{worker_id}}"), unit="s"),
+                   q(per_worker_p95("bytedb_worker_network_latency_seconds"), "{{worker_id}}"), unit="s"),
     ]
     variables = [query_variable("worker", "Worker", "label_values(bytedb_worker_cpu_usage_percent, worker_id)")]
     return Dashboard("bytedb-workers", "ByteDB / Workers",
