@@ -37,12 +37,6 @@ class CacheStats:
     size_bytes: int
     max_bytes: int
 
-    @property
-    def hit_rate(self) -> float:
-        """Hits over lookups, 0..1."""
-        total = self.hits + self.misses
-        return self.hits / total if total else 0.0
-
 
 class LRUCache(Generic[V]):
     """Thread-safe LRU cache bounded by total bytes, with per-entry TTL."""
@@ -94,20 +88,10 @@ class LRUCache(Generic[V]):
         _, size, _ = self._entries.pop(key)
         self._size -= size
 
-    def clear(self) -> None:
-        """Remove every entry (counters are kept)."""
-        with self._lock:
-            self._entries.clear()
-            self._size = 0
-
     @property
     def size_bytes(self) -> int:
         """Bytes currently held."""
         return self._size
-
-    def __len__(self) -> int:
-        """Number of entries currently held."""
-        return len(self._entries)
 
     def stats(self) -> CacheStats:
         """A consistent snapshot of the counters."""

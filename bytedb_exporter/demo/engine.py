@@ -13,7 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from .cache import CacheStats, LRUCache, normalize_sql
+from .cache import LRUCache, normalize_sql
 from .dataset import Catalog, DatasetSpec, build_shards, schema_ddl
 from .planner import PlanError, QueryPlan, classify, plan_query
 from .worker_process import FragmentAnswer, WorkerProcess, encode_request
@@ -163,10 +163,6 @@ class DemoCluster:
             if ok:
                 _hook(self.worker_monitors.get(wid), "heartbeat")
         return alive
-
-    def cache_stats(self) -> CacheStats:
-        """Counters of the coordinator's result cache."""
-        return self.cache.stats()
 
     def _new_id(self) -> str:
         """Next query id."""
