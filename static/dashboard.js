@@ -607,7 +607,7 @@
       var sev = statusOf(a.severity);
       var meta = [];
       if (a.component) { meta.push(String(a.component)); }
-      if (a.worker_id) { meta.push(String(a.worker_id)); }
+      if (a.worker_id && a.worker_id !== a.component) { meta.push(String(a.worker_id)); }
       if (a.type) { meta.push(String(a.type)); }
       if (a.timestamp) { meta.push(fmtClock(a.timestamp) + " (" + fmtAgo(a.timestamp) + ")"); }
       if (a.acknowledged) { meta.push("acknowledged"); }
