@@ -26,6 +26,7 @@ WORKER_FIELDS: Dict[str, Tuple[str, ...]] = {
     "worker_error": ("error", "query", "severity"), "network": ("bytes_received", "bytes_sent", "latency_ms"),
     "heartbeat": (),
 }
+EVENT_FIELDS: Dict[str, Tuple[str, ...]] = {**QUERY_FIELDS, **WORKER_FIELDS}
 # Codes of events that are well formed but refused by a limit or by where they were sent (HTTP 422).
 REFUSALS = ("unknown_query_type", "cardinality_limit", "too_many_open_queries", "wrong_exporter")
 MAX_ID = 128
@@ -223,7 +224,7 @@ def validate_batch(raw_events: Sequence[Any], ctx: IngestContext) -> Tuple[List[
             if not isinstance(raw, dict):
                 raise Invalid(f"expected an object, got {type(raw).__name__}")
             kind = raw.get("type")
-            fields = QUERY_FIELDS.get(kind) or WORKER_FIELDS.get(kind)  # type: ignore[arg-type]
+            fields = EVENT_FIELDS.get(kind) if isinstance(kind, str) else None
             if fields is None:
                 raise Invalid(f"type: expected one of {', '.join(QUERY_EVENTS + WORKER_EVENTS)}, got {_short(kind)}")
             allowed = set(fields) | {"type"} | ({"worker_id"} if kind in WORKER_FIELDS else set())

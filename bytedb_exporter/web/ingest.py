@@ -69,12 +69,12 @@ def _parse(body: bytes, mimetype: str) -> Tuple[List[Any], List[EventError]]:
         for number, line in enumerate(line for line in text.splitlines() if line.strip()):
             try:
                 events.append(json.loads(line))
-            except ValueError as error:
+            except (ValueError, RecursionError) as error:  # RecursionError: nested too deeply
                 errors.append(EventError(number, "invalid", f"line is not JSON: {error}"))
         return events, errors
     try:
         document = json.loads(text)
-    except ValueError as error:
+    except (ValueError, RecursionError) as error:
         return [], [EventError(0, "invalid", f"body is not JSON: {error}")]
     if not isinstance(document, list):
         return [], [EventError(0, "invalid", f"expected a JSON array of events (or NDJSON with Content-Type "

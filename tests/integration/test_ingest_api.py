@@ -68,6 +68,8 @@ def test_ndjson_body(coordinator):
      "application/json", 400, "invalid_events", [1, 2]),
     ('{"type": "heartbeat"}', "application/json", 400, "invalid_body", [0]),
     ("[{", "application/json", 400, "invalid_body", [0]),
+    ("[" * 2000, "application/json", 400, "invalid_body", [0]),  # nested deeper than the recursion limit
+    ('[{"type": {}}]', "application/json", 400, "invalid_events", [0]),
     ('{"type": "heartbeat", "worker_id": "w"}\nnot json\n', "application/x-ndjson", 400, "invalid_body", [1]),
     (b"\xff\xfe", "application/json", 400, "invalid_body", [0]),
     ([{"type": "query_start", "query_id": "q", "sql": "x", "query_type": "UPSERT"}], "application/json", 422,

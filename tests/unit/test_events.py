@@ -56,6 +56,7 @@ def test_valid_worker_events_default_to_this_worker():
     ("not an object", "expected an object, got str"),
     ({"query_id": "q"}, "type: expected one of"),
     ({"type": "query_begin", "query_id": "q"}, "type: expected one of"),
+    ({"type": ["query_start"], "query_id": "q"}, "type: expected one of"),
     ({"type": "query_start", "query_id": "q", "sql": "x", "user": "bob"}, "unknown field(s) user for query_start"),
     ({"type": "query_start", "sql": "x"}, "query_id: expected a non-empty string"),
     ({"type": "query_start", "query_id": "q" * 129, "sql": "x"}, "query_id: expected a non-empty string of at most 128"),
