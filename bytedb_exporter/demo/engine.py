@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from .cache import LRUCache, normalize_sql
-from .dataset import Catalog, DatasetSpec, build_shards, schema_ddl
+from .catalog import Catalog
+from .dataset import DatasetSpec, build_shards, schema_ddl
 from .planner import PlanError, QueryPlan, classify, plan_query
 from .worker_process import FragmentAnswer, WorkerProcess, encode_request
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from typing import Dict, Optional, Sequence, Tuple
 
 from .clauses import AGG_CALL, PlanError, Unsupported, limit_of, mask, norm, parse, split_top
-from .dataset import REPLICATED_TABLES, SHARDED_TABLES, TABLE_REF, Catalog, shard_of, table_aliases
+from .catalog import TABLE_REF, Catalog, table_aliases
+from .dataset import REPLICATED_TABLES, SHARDED_TABLES, shard_of
 from .rewrite import partial_aggregate, pushdown
 
 # PlanError lives in clauses and is re-exported here for existing importers.

@@ -10,7 +10,8 @@ from typing import Any, List, Tuple
 import pytest
 
 from bytedb_exporter.demo.cache import LRUCache, normalize_sql
-from bytedb_exporter.demo.dataset import Catalog, DatasetSpec, build_shards, build_single, generate_rows, split_rows
+from bytedb_exporter.demo.catalog import Catalog
+from bytedb_exporter.demo.dataset import DatasetSpec, build_shards, build_single, generate_rows, split_rows
 from bytedb_exporter.demo.engine import merge_answers
 from bytedb_exporter.demo.planner import PlanError, classify, plan_query
 from bytedb_exporter.demo.workload import INVALID, SHAPES, generate_queries
