@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections import deque
@@ -19,9 +18,6 @@ from .worker_models import (PerformanceAlert, WorkerCacheStats, WorkerError, Wor
                             WorkerNetworkStats, WorkerPerformanceStats, WorkerQueryStats,
                             WorkerResourceStats, WorkerStats, WorkerVitals)
 
-# SEVERITIES lives in worker_metrics and is re-exported here for existing importers.
-__all__ = ["MAX_ACTIVE_QUERIES", "MIB", "SEVERITIES", "WorkerMonitor"]
-
 log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
@@ -30,7 +26,10 @@ MAX_ACTIVE_QUERIES = 10_000
 
 
 class WorkerMonitor:
-    """Monitors one worker; Prometheus series carry its worker_id, snapshots come from get_worker_stats()."""
+    """Monitors one worker; Prometheus series carry its worker_id, snapshots come from get_worker_stats().
+
+    Counters live only in those series; snapshots read them back instead of keeping copies.
+    """
 
     def __init__(self, worker_id: str, registry: Optional[MetricsRegistry] = None,
                  thresholds: Optional[Thresholds] = None, *, pid: Optional[int] = None,
@@ -47,12 +46,7 @@ class WorkerMonitor:
         self._lock = threading.Lock()
         self._started = self._last_seen = clock()
         self._active: Dict[str, float] = {}
-        self._queries = {"success": 0, "failed": 0}
-        self._rows = self._bytes = self._unmatched = self._timed = 0
-        self._duration_sum = 0.0
-        self._cache = {"hits": 0, "misses": 0, "evictions": 0, "size": 0}
-        self._net = {"received": 0, "sent": 0, "requests": 0, "responses": 0, "latencies": 0}
-        self._latency_sum = 0.0
+        self._unmatched = self._responses = 0
         self._qps = SlidingWindowCounter(window_seconds, clock)
         self._throughput = SlidingWindowCounter(window_seconds, clock)
         self._net_rate = SlidingWindowCounter(window_seconds, clock)
@@ -87,46 +81,35 @@ class WorkerMonitor:
         with self._lock:
             now = self._touch()
             started = self._active.pop(query_id, None)
-            status = "success" if success else "failed"
-            self._queries[status] += 1
-            self._rows += int(rows_processed)
-            self._bytes += int(bytes_processed)
             self._qps.add()
             self._throughput.add(bytes_processed)
-            if started is None:
-                self._unmatched += 1
-            else:
-                self._timed += 1
-                self._duration_sum += now - started
+            self._unmatched += started is None
             self._m.active.set(len(self._active))
         if started is None:
             log.warning("worker %s: end of query %r without a start", self.worker_id, query_id)
         else:
             self._m.duration.observe(now - started)
-        self._m.queries[status].inc()
+        self._m.queries["success" if success else "failed"].inc()
         self._m.rows.inc(rows_processed)
         self._m.bytes.inc(bytes_processed)
 
     def record_cache_hit(self) -> None:
-        self._count_cache("hits", self._m.hits)
+        self._count(self._m.hits)
 
     def record_cache_miss(self) -> None:
-        self._count_cache("misses", self._m.misses)
+        self._count(self._m.misses)
 
     def record_cache_eviction(self) -> None:
-        self._count_cache("evictions", self._m.evictions)
+        self._count(self._m.evictions)
 
-    def _count_cache(self, key: str, metric: Counter) -> None:
+    def _count(self, metric: Counter) -> None:
         with self._lock:
             self._touch()
-            self._cache[key] += 1
         metric.inc()
 
     def set_cache_size(self, size_bytes: int) -> None:
         """Current cache size in bytes."""
         _check_amounts(size_bytes=size_bytes)
-        with self._lock:
-            self._cache["size"] = int(size_bytes)
         self._m.cache_size.set(size_bytes)
 
     def record_error(self, err: BaseException | str, query: str = "", severity: str = "error") -> None:
@@ -148,14 +131,8 @@ class WorkerMonitor:
         _check_amounts(bytes_received=bytes_received, bytes_sent=bytes_sent, latency=seconds or 0)
         with self._lock:
             self._touch()
-            self._net["received"] += int(bytes_received)
-            self._net["sent"] += int(bytes_sent)
-            self._net["requests"] += bytes_received > 0
-            self._net["responses"] += bytes_sent > 0
+            self._responses += bytes_sent > 0
             self._net_rate.add(bytes_received + bytes_sent)
-            if seconds is not None:
-                self._net["latencies"] += 1
-                self._latency_sum += seconds
         self._m.received.inc(bytes_received)
         self._m.sent.inc(bytes_sent)
         if bytes_received > 0:
@@ -219,18 +196,19 @@ class WorkerMonitor:
             sample, active, since = self._sample, len(self._active), now - self._last_seen
             window = self.thresholds.critical_error_window_seconds
             critical = sum(1 for moment in self._critical_times if now - moment <= window)
-            success, failed = self._queries["success"], self._queries["failed"]
-            hits, misses, uptime = self._cache["hits"], self._cache["misses"], now - self._started
+            uptime = now - self._started
+        m = self._m
+        success, failed = int(m.queries["success"].get()), int(m.queries["failed"].get())
         status, issues = health.worker_health(sample.cpu_percent, sample.memory_bytes, since, critical,
                                               sample.status, self.thresholds)
         return WorkerVitals(self.worker_id, status, issues, since, uptime, sample.cpu_percent,
                             sample.memory_bytes, sample.memory_percent, active,
                             health.worker_load(sample.cpu_percent, sample.memory_percent, active),
-                            success + failed, success, hits, misses, sample.status)
+                            success + failed, success, int(m.hits.get()), int(m.misses.get()), sample.status)
 
-    def _note_status(self, vitals: Optional[WorkerVitals] = None) -> WorkerVitals:
-        """Log a status change once."""
-        vitals = vitals or self.vitals()
+    def _note_status(self) -> WorkerVitals:
+        """Read the vitals and log a status change once."""
+        vitals = self.vitals()
         with self._lock:
             previous, self._logged_status = self._logged_status, vitals.status
         if previous != vitals.status:
@@ -242,39 +220,33 @@ class WorkerMonitor:
         """Snapshot of everything; resources come from the last sample (no psutil call here)."""
         vitals = self._note_status()
         with self._lock:
-            sample, errors = self._sample, list(self._errors)
-            queries, cache, net = dict(self._queries), dict(self._cache), dict(self._net)
-            rows, bytes_, unmatched = self._rows, self._bytes, self._unmatched
-            average = self._duration_sum / self._timed if self._timed else 0.0
-            latency = self._latency_sum / net["latencies"] if net["latencies"] else 0.0
+            sample, errors, unmatched, responses = self._sample, list(self._errors), self._unmatched, self._responses
             qps, throughput, net_rate = self._qps.rate(), self._throughput.rate(), self._net_rate.rate()
-        total = queries["success"] + queries["failed"]
+        m, duration, latency = self._m, self._m.duration.get_stats(), self._m.latency.get_stats()
+        total, success, hits, misses = (vitals.total_queries, vitals.successful_queries, vitals.cache_hits,
+                                        vitals.cache_misses)
         return WorkerStats(
             worker_id=self.worker_id,
             status=WorkerHealthStatus(vitals.status, datetime.now(timezone.utc),
                                       "; ".join(vitals.issues) or "Worker is healthy",
                                       timedelta(seconds=vitals.uptime_seconds), vitals.issues,
                                       vitals.seconds_since_heartbeat),
-            performance=WorkerPerformanceStats(qps, timedelta(seconds=average), throughput / MIB,
-                                               *(self._latency_quantile(q) for q in (0.5, 0.95, 0.99))),
+            performance=WorkerPerformanceStats(qps, timedelta(seconds=duration["mean"]), throughput / MIB,
+                                               *(None if duration[p] is None else timedelta(seconds=duration[p])
+                                                 for p in ("p50", "p95", "p99"))),
             resource_utilization=WorkerResourceStats(
                 sample.cpu_percent, sample.memory_bytes / MIB, sample.memory_percent,
                 sample.disk_used_bytes / MIB, sample.disk_percent, sample.connections, sample.open_fds,
                 sample.threads, sample.status),
-            query_stats=WorkerQueryStats(total, vitals.active_queries, queries["success"], queries["failed"],
-                                         percent(queries["success"], total), rows, bytes_, unmatched),
-            cache_stats=WorkerCacheStats(cache["hits"], cache["misses"],
-                                         percent(cache["hits"], cache["hits"] + cache["misses"]),
-                                         cache["size"] / MIB, cache["evictions"]),
-            network_stats=WorkerNetworkStats(net["received"], net["sent"], net["requests"], net["responses"],
-                                             timedelta(seconds=latency), net["latencies"], net_rate),
+            query_stats=WorkerQueryStats(total, vitals.active_queries, success, total - success,
+                                         percent(success, total), int(m.rows.get()), int(m.bytes.get()), unmatched),
+            cache_stats=WorkerCacheStats(hits, misses, percent(hits, hits + misses), int(m.cache_size.get()) / MIB,
+                                         int(m.evictions.get())),
+            network_stats=WorkerNetworkStats(int(m.received.get()), int(m.sent.get()), int(m.requests.get()),
+                                             responses, timedelta(seconds=latency["mean"]), latency["count"], net_rate),
             recent_errors=errors[::-1],
             load=vitals.load,
         )
-
-    def _latency_quantile(self, q: float) -> Optional[timedelta]:
-        seconds = self._m.duration.quantile(q)
-        return None if math.isnan(seconds) else timedelta(seconds=seconds)
 
     def check_performance_alerts(self, vitals: Optional[WorkerVitals] = None) -> List[PerformanceAlert]:
         """high_cpu, high_memory, low_cache_hit_rate and high_failure_rate alerts that fire now."""
