@@ -5,7 +5,7 @@ import json
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 from urllib.request import ProxyHandler, Request, build_opener
@@ -190,7 +190,7 @@ class WorkerPoller:
             self._headers["Authorization"] = f"Bearer {bearer_token}"
         self._opener = build_opener(ProxyHandler({}))  # exporters are reached directly, never through a proxy
         self._pool = ThreadPoolExecutor(max_workers=max(1, len(self.monitors)), thread_name_prefix="bytedb-poll")
-        self._in_flight: Dict[str, Any] = {}
+        self._in_flight: Dict[str, Future] = {}
         self._stop = threading.Event()
         self._thread: Optional[threading.Thread] = None
 
@@ -208,17 +208,12 @@ class WorkerPoller:
             return
         monitor.record_poll(document)
 
-    def poll_round(self) -> List[Any]:
-        """Start a poll of every worker not still busy with the previous one; returns the started futures."""
-        started = []
+    def poll_round(self) -> None:
+        """Start a poll of every worker not still busy with the previous one."""
         for monitor in self.monitors:
             running = self._in_flight.get(monitor.worker_id)
-            if running is not None and not running.done():
-                continue
-            future = self._pool.submit(self.poll, monitor)
-            self._in_flight[monitor.worker_id] = future
-            started.append(future)
-        return started
+            if running is None or running.done():
+                self._in_flight[monitor.worker_id] = self._pool.submit(self.poll, monitor)
 
     def _run(self) -> None:
         while not self._stop.is_set():
