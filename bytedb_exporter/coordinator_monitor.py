@@ -13,7 +13,8 @@ from .coordinator_models import (ClusterAlert, ClusterHealth, CoordinatorStats, 
                                  OptimizationMetrics, QueryCoordinationStats, ResourceDistribution,
                                  SystemPerformanceStats)
 from .health import Thresholds
-from .metrics import MetricsRegistry, TIMER_BUCKETS
+from .jsonutil import as_seconds
+from .metrics import Histogram, MetricsRegistry, TIMER_BUCKETS
 from .query_monitor import COST_REDUCTION_BUCKETS, FRAGMENT_BUCKETS, WORKER_BUCKETS
 from .recommendations import (PerformanceRecommendation, cluster_recommendations, or_performing_well,
                               query_recommendations, worker_recommendations)
@@ -44,6 +45,7 @@ class CoordinatorMonitor:
     """Tracks coordinated queries and derives cluster health, load balance and alerts from its workers.
 
     Worker metrics live in each WorkerMonitor's registry; registering a worker here adds no series.
+    Counts that have a series of the coordinator's are read back from it, not kept twice.
     """
 
     def __init__(self, registry: Optional[MetricsRegistry] = None, thresholds: Optional[Thresholds] = None,
@@ -56,9 +58,7 @@ class CoordinatorMonitor:
         self._lock = threading.Lock()
         self._workers: Dict[str, WorkerMonitor] = {}
         self._running: Dict[str, float] = {}
-        self._sums = {"started": 0, "fragments": 0, "workers": 0, "ended": 0, "failed": 0, "timed": 0,
-                      "duration": 0.0, "planning": 0.0, "plannings": 0, "aggregation": 0.0,
-                      "aggregations": 0, "overhead": 0.0, "applied": 0, "skipped": 0, "reduction": 0.0}
+        self._sums = {"timed": 0, "duration": 0.0, "overhead": 0.0}
         self._alert_since: Dict[str, datetime] = {}
         self._acknowledged: Set[str] = set()
         self._create_metrics()
@@ -114,9 +114,6 @@ class CoordinatorMonitor:
             self._running[query_id] = self._clock()
             if len(self._running) > MAX_ACTIVE_QUERIES:  # ends that never came: forget the oldest start
                 del self._running[next(iter(self._running))]
-            self._sums["started"] += 1
-            self._sums["fragments"] += fragments
-            self._sums["workers"] += workers
             self._m_active.set(len(self._running))
         self._m_fragments.observe(fragments)
         self._m_workers.observe(workers)
@@ -124,13 +121,10 @@ class CoordinatorMonitor:
     def record_query_end(self, query_id: str, success: bool,
                          cluster_stats: Optional[Mapping[str, Any]] = None) -> None:
         """A query ended; cluster_stats may carry `coordination_overhead` (seconds or timedelta) to add."""
-        overhead = (cluster_stats or {}).get("coordination_overhead", 0.0)
-        overhead = overhead.total_seconds() if isinstance(overhead, timedelta) else float(overhead)
+        overhead = as_seconds((cluster_stats or {}).get("coordination_overhead", 0.0))
         with self._lock:
             started = self._running.pop(query_id, None)
             s = self._sums
-            s["ended"] += 1
-            s["failed"] += not success
             s["overhead"] += overhead
             if started is not None:
                 s["timed"] += 1
@@ -144,29 +138,17 @@ class CoordinatorMonitor:
         """One optimizer decision; an applied one records its cost reduction."""
         reduction = (original_cost - optimized_cost) / original_cost if applied and original_cost > 0 else 0.0
         reduction = min(max(reduction, 0.0), 1.0)
-        with self._lock:
-            self._sums["applied" if applied else "skipped"] += 1
-            self._sums["reduction"] += 100.0 * reduction if applied else 0.0
         self._m_optimizations["applied" if applied else "skipped"].inc()
         if applied:
             self._m_reduction.observe(reduction)
 
     def record_planning_time(self, duration: timedelta | float) -> None:
         """Record a planning time measured elsewhere (timedelta or seconds)."""
-        self._record_phase("planning", duration, self._m_planning)
+        _record_phase("planning", duration, self._m_planning)
 
     def record_aggregation_time(self, duration: timedelta | float) -> None:
         """Record an aggregation time measured elsewhere (timedelta or seconds)."""
-        self._record_phase("aggregation", duration, self._m_aggregation)
-
-    def _record_phase(self, phase: str, duration: timedelta | float, histogram: Any) -> None:
-        seconds = duration.total_seconds() if isinstance(duration, timedelta) else float(duration)
-        if seconds < 0:
-            raise ValueError(f"{phase} time must not be negative")
-        with self._lock:
-            self._sums[phase] += seconds
-            self._sums[phase + "s"] += 1
-        histogram.observe(seconds)
+        _record_phase("aggregation", duration, self._m_aggregation)
 
     def cluster_view(self) -> ClusterView:
         """Vitals of every registered worker and the cluster figures derived from them (read only)."""
@@ -232,12 +214,13 @@ class CoordinatorMonitor:
             self._acknowledged.add(alert_id)
         return True
 
-    def get_coordinator_stats(self) -> CoordinatorStats:
-        """Every section of the original's CoordinatorStats, computed from the workers now."""
-        view = self.cluster_view()
+    def get_coordinator_stats(self, view: Optional[ClusterView] = None) -> CoordinatorStats:
+        """Every section of the original's CoordinatorStats, computed from the workers now (or this view)."""
+        view = view or self.cluster_view()
         stats = {wid: monitor.get_worker_stats() for wid, monitor in self.workers().items()}
         with self._lock:
             s, running = dict(self._sums), len(self._running)
+        s.update(self._series_sums())
         online = [stats[wid] for wid in view.online_loads if wid in stats]
         timed = {wid: st.query_stats.total_queries - st.query_stats.unmatched_ends for wid, st in stats.items()}
         weight = sum(timed.values())
@@ -283,9 +266,21 @@ class CoordinatorMonitor:
             active_alerts=self.active_alerts(view),
         )
 
-    def recommendations(self) -> List[PerformanceRecommendation]:
-        """Query, cluster and per-worker advice; "performing well" only when no rule fires."""
-        stats = self.get_coordinator_stats()
+    def _series_sums(self) -> Dict[str, float]:
+        """Counts and sums read back from the coordinator's own series."""
+        fragments, planning, aggregation = self._m_fragments, self._m_planning, self._m_aggregation
+        applied, skipped = (int(self._m_optimizations[r].get()) for r in ("applied", "skipped"))
+        return {"started": int(fragments.get()), "fragments": fragments.total(), "workers": self._m_workers.total(),
+                "ended": int(sum(m.get() for m in self._m_queries.values())),
+                "failed": int(self._m_queries["failed"].get()),
+                "planning": planning.total(), "plannings": int(planning.get()),
+                "aggregation": aggregation.total(), "aggregations": int(aggregation.get()),
+                "applied": applied, "skipped": skipped, "reduction": 100.0 * self._m_reduction.total()}
+
+    def recommendations(self, stats: Optional[CoordinatorStats] = None) -> List[PerformanceRecommendation]:
+        """Query, cluster and per-worker advice (from these stats, or fresh ones); "performing well" when none fires."""
+        view = self.cluster_view()
+        stats = stats or self.get_coordinator_stats(view)
         q, opt, perf = stats.query_coordination, stats.optimization_metrics, stats.system_performance
         found = query_recommendations(
             total_queries=q.queries_coordinated, failure_rate_percent=percent(q.failed_queries, q.queries_coordinated),
@@ -301,11 +296,17 @@ class CoordinatorMonitor:
             cluster_utilization_percent=perf.cluster_utilization_percent,
             workers_not_healthy=h.total_workers - h.healthy_workers, total_workers=h.total_workers,
             average_network_latency_ms=stats.network_metrics.average_network_latency.total_seconds() * 1000)
-        for wid, monitor in sorted(self.workers().items()):
-            v = monitor.vitals()
+        for wid, v in sorted(view.vitals.items()):
             if v.status != "offline":
                 found += worker_recommendations(wid, v.cpu_percent, v.memory_percent, v.cache_hits, v.cache_misses)
         return or_performing_well(found)
+
+
+def _record_phase(phase: str, duration: timedelta | float, histogram: Histogram) -> None:
+    seconds = as_seconds(duration)
+    if seconds < 0:
+        raise ValueError(f"{phase} time must not be negative")
+    histogram.observe(seconds)
 
 
 def _avg(total_seconds: float, count: int) -> timedelta:
