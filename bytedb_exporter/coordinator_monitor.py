@@ -174,8 +174,7 @@ class CoordinatorMonitor:
         for wid, v in sorted(view.vitals.items()):
             if v.status == "offline":
                 continue
-            for f in health.worker_alerts(v.cpu_percent, v.memory_percent, v.cache_hits, v.cache_misses,
-                                          v.total_queries, v.successful_queries, self.thresholds):
+            for f in v.alerts(self.thresholds):
                 keys.append((f"worker:{wid}:{f.type}", f.type, f.severity, f.message, wid))
         offline = [wid for wid, v in view.vitals.items() if v.status == "offline"]
         for f in health.cluster_alerts(view.status, offline, view.load_balance_score, len(view.online_loads),

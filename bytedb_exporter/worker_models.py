@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Dict, List, Optional
 
+from .health import AlertFinding, Thresholds, worker_alerts
 from .jsonutil import milliseconds, to_jsonable
 
 
@@ -27,6 +28,11 @@ class WorkerVitals:
     cache_hits: int
     cache_misses: int
     process_status: str
+
+    def alerts(self, thresholds: Thresholds) -> List[AlertFinding]:
+        """The worker alert rules that fire on these figures."""
+        return worker_alerts(self.cpu_percent, self.memory_percent, self.cache_hits, self.cache_misses,
+                             self.total_queries, self.successful_queries, thresholds)
 
 
 @dataclass

@@ -253,8 +253,7 @@ class WorkerMonitor:
         v = vitals or self._note_status()
         now = datetime.now(timezone.utc)
         return [PerformanceAlert(self.worker_id, f.type, f.severity, f.message, now)
-                for f in health.worker_alerts(v.cpu_percent, v.memory_percent, v.cache_hits, v.cache_misses,
-                                              v.total_queries, v.successful_queries, self.thresholds)]
+                for f in v.alerts(self.thresholds)]
 
 
 def _check_amounts(**amounts: float) -> None:
