@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Dict, List, Optional
 
+from .stats import percent
+
 
 @dataclass(frozen=True)
 class PerformanceRecommendation:
@@ -139,9 +141,10 @@ def worker_recommendations(worker_id: str, cpu_percent: float, memory_percent: f
             f"Worker {worker_id} memory usage is {memory_percent:.1f}% (above 80%).",
             "The worker risks swapping or being killed.", "Increase worker memory limits."))
     lookups = cache_hits + cache_misses
-    if lookups and 100.0 * cache_hits / lookups < 50:
+    hit_rate = percent(cache_hits, lookups)
+    if lookups and hit_rate < 50:
         found.append(PerformanceRecommendation(
             "low_cache_hit_rate", "medium",
-            f"Worker {worker_id} cache hit rate is {100.0 * cache_hits / lookups:.1f}% (below 50%).",
+            f"Worker {worker_id} cache hit rate is {hit_rate:.1f}% (below 50%).",
             "Cache misses repeat work that could be reused.", "Tune cache size or TTL."))
     return found
