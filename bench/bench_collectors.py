@@ -9,9 +9,8 @@ Run: python bench/bench_collectors.py  (target: the scrape-time collectors of 10
 """
 from __future__ import annotations
 
-import timeit
-
 import logging
+import timeit
 
 from prometheus_client import CollectorRegistry, generate_latest
 
