@@ -91,8 +91,7 @@ class EventApplier:
         elif event.type in ("cache_hit", "cache_miss", "cache_eviction"):
             record = {"cache_hit": monitor.record_cache_hit, "cache_miss": monitor.record_cache_miss,
                       "cache_eviction": monitor.record_cache_eviction}[event.type]
-            for _ in range(v["count"]):
-                record()
+            record(v["count"])
         elif event.type == "cache_size":
             monitor.set_cache_size(v["size_bytes"])
         elif event.type == "worker_error":

@@ -162,10 +162,7 @@ class RemoteWorkerMonitor:
         v = vitals or self.vitals()
         if v.status == "offline":
             return []
-        now = datetime.now(timezone.utc)
-        return [PerformanceAlert(self.worker_id, f.type, f.severity, f.message, now)
-                for f in health.worker_alerts(v.cpu_percent, v.memory_percent, v.cache_hits, v.cache_misses,
-                                              v.total_queries, v.successful_queries, self.thresholds)]
+        return v.performance_alerts(self.thresholds)
 
     def close(self) -> None:
         """Leave the scrape-time collector."""

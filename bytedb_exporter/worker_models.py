@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional
 
 from .health import AlertFinding, Thresholds, worker_alerts
@@ -33,6 +33,11 @@ class WorkerVitals:
         """The worker alert rules that fire on these figures."""
         return worker_alerts(self.cpu_percent, self.memory_percent, self.cache_hits, self.cache_misses,
                              self.total_queries, self.successful_queries, thresholds)
+
+    def performance_alerts(self, thresholds: Thresholds) -> List["PerformanceAlert"]:
+        """Those rules as the worker's alerts, stamped now."""
+        now = datetime.now(timezone.utc)
+        return [PerformanceAlert(self.worker_id, f.type, f.severity, f.message, now) for f in self.alerts(thresholds)]
 
 
 @dataclass

@@ -93,19 +93,19 @@ class WorkerMonitor:
         self._m.rows.inc(rows_processed)
         self._m.bytes.inc(bytes_processed)
 
-    def record_cache_hit(self) -> None:
-        self._count(self._m.hits)
+    def record_cache_hit(self, count: int = 1) -> None:
+        self._count(self._m.hits, count)
 
-    def record_cache_miss(self) -> None:
-        self._count(self._m.misses)
+    def record_cache_miss(self, count: int = 1) -> None:
+        self._count(self._m.misses, count)
 
-    def record_cache_eviction(self) -> None:
-        self._count(self._m.evictions)
+    def record_cache_eviction(self, count: int = 1) -> None:
+        self._count(self._m.evictions, count)
 
-    def _count(self, metric: Counter) -> None:
+    def _count(self, metric: Counter, count: int) -> None:
         with self._lock:
             self._touch()
-        metric.inc()
+        metric.inc(count)
 
     def set_cache_size(self, size_bytes: int) -> None:
         """Current cache size in bytes."""
@@ -250,10 +250,7 @@ class WorkerMonitor:
 
     def check_performance_alerts(self, vitals: Optional[WorkerVitals] = None) -> List[PerformanceAlert]:
         """high_cpu, high_memory, low_cache_hit_rate and high_failure_rate alerts that fire now."""
-        v = vitals or self._note_status()
-        now = datetime.now(timezone.utc)
-        return [PerformanceAlert(self.worker_id, f.type, f.severity, f.message, now)
-                for f in v.alerts(self.thresholds)]
+        return (vitals or self._note_status()).performance_alerts(self.thresholds)
 
 
 def _check_amounts(**amounts: float) -> None:

@@ -70,11 +70,12 @@ class MonitorViews:
             "failed": [q.to_dict() for q in self.queries.get_failed_queries(limit)],
         }
 
-    def recommendations(self) -> List[Dict[str, Any]]:
-        """Coordinator and query advice, each type once; "performing well" only when nothing else fires."""
+    def recommendations(self, stats: Optional[CoordinatorStats] = None) -> List[Dict[str, Any]]:
+        """Coordinator advice (from these stats, or fresh ones) and query advice, each type once;
+        "performing well" only when nothing else fires."""
         found: Dict[str, PerformanceRecommendation] = {}
         report = self.queries.query_performance_report().recommendations
-        for item in list(self.coordinator.recommendations()) + list(report):
+        for item in list(self.coordinator.recommendations(stats)) + list(report):
             if item.type != PERFORMING_WELL.type:
                 found.setdefault(item.type, item)
         return [item.to_dict() for item in (list(found.values()) or [PERFORMING_WELL])]
@@ -97,7 +98,7 @@ class MonitorViews:
             "worker_performance": workers,
             "optimization_metrics": to_jsonable(stats.optimization_metrics),
             "network_metrics": to_jsonable(stats.network_metrics),
-            "recommendations": self.recommendations(),
+            "recommendations": self.recommendations(stats),
         }
 
     def live(self) -> Dict[str, Any]:
@@ -133,5 +134,5 @@ class MonitorViews:
                 "failed": [q.to_dict() for q in self.queries.get_failed_queries(20)],
             },
             "alerts": self.alerts(stats.active_alerts),
-            "recommendations": self.recommendations(),
+            "recommendations": self.recommendations(stats),
         }
