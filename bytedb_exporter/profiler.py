@@ -3,18 +3,16 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable, Dict, List, Optional
 
-import psutil
-
 from .jsonutil import to_jsonable
 from .query_models import QueryMetrics
 from .query_monitor import QueryMonitor
+from .sampling import ProcessSampler
 from .stats import exact_percentile, percent
 
 log = logging.getLogger(__name__)
@@ -77,7 +75,7 @@ class PerformanceProfiler:
     def __init__(self, query_monitor: QueryMonitor, sample_interval: float = 1.0, pid: Optional[int] = None):
         self.query_monitor = query_monitor
         self.sample_interval = sample_interval
-        self._process = psutil.Process(pid or os.getpid())
+        self._sampler = ProcessSampler(pid)
         self._sessions: Dict[str, _Session] = {}
         self._lock = threading.Lock()
 
@@ -88,7 +86,7 @@ class PerformanceProfiler:
             if profile_id in self._sessions:
                 raise ValueError(f"profile {profile_id!r} is already running")
             self._sessions[profile_id] = session
-        self._process.cpu_percent(None)  # prime: the next reading covers the profile
+        self._sampler.sample()  # primes the CPU reading: the next one covers the profile
         session.listener = functools.partial(self._on_query, session)
         self.query_monitor.add_listener(session.listener)
         session.thread = threading.Thread(target=self._sample_loop, args=(session,),
@@ -129,17 +127,16 @@ class PerformanceProfiler:
             self._take_sample(session)
 
     def _take_sample(self, session: _Session) -> None:
-        try:
-            with self._process.oneshot():
-                reading = {
-                    "cpu_percent": self._process.cpu_percent(None),
-                    "memory_rss_bytes": float(self._process.memory_info().rss),
-                    "memory_percent": self._process.memory_percent(),
-                    "threads": float(self._process.num_threads()),
-                }
-        except psutil.Error as error:
-            log.warning("profile %s: cannot sample process: %s", session.profile_id, error)
+        sample = self._sampler.sample()
+        if not sample.ok:
+            log.warning("profile %s: cannot sample process %s: %s", session.profile_id, sample.pid, sample.status)
             return
+        reading = {
+            "cpu_percent": sample.cpu_percent,
+            "memory_rss_bytes": float(sample.memory_bytes),
+            "memory_percent": sample.memory_percent,
+            "threads": float(sample.threads),
+        }
         with self._lock:
             reading["queries_finished"] = float(session.queries)
             if len(session.samples) < MAX_SAMPLES:

@@ -46,17 +46,21 @@ class ProcessIOCollector(Collector):
 
 
 class ProcessWatch:
-    """Samples the watched process every interval; a successful sample is the worker's heartbeat."""
+    """What a serve-mode worker does with each sample of its watched process: a successful sample is
+    the worker's heartbeat and feeds the IO counters; the process leaving or coming back is logged."""
 
     def __init__(self, monitor: WorkerMonitor, io: ProcessIOCollector, interval: float):
         self.monitor, self.io, self.interval = monitor, io, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"bytedb-watch-{monitor.worker_id}", daemon=True)
         self._last_status = "not_sampled"
 
     def sample_once(self) -> ResourceSample:
-        """Sample now, heartbeat when the process was read, log when it goes away or comes back."""
+        """Sample now and observe the result."""
         sample = self.monitor.update_resource_metrics()
+        self.observe(sample)
+        return sample
+
+    def observe(self, sample: ResourceSample) -> None:
+        """Heartbeat when the process was read, log when it goes away or comes back."""
         if sample.ok:
             self.monitor.heartbeat()
             self.io.sample = sample
@@ -64,25 +68,14 @@ class ProcessWatch:
             level = logging.INFO if sample.ok else logging.WARNING
             log.log(level, "worker %s: watched process %s (pid %s)", self.monitor.worker_id, sample.status, sample.pid)
             self._last_status = sample.status
-        return sample
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.sample_once()
-            except Exception:  # keep watching; the next round may succeed
-                log.exception("worker %s: sampling failed", self.monitor.worker_id)
-            self._stop.wait(self.interval)
 
     def start(self) -> None:
-        """Sample in a daemon thread."""
-        self._thread.start()
+        """Sample in the worker monitor's sampling thread."""
+        self.monitor.start_sampling(self.interval, on_sample=self.observe)
 
     def stop(self) -> None:
         """Stop sampling and wait for the thread."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
+        self.monitor.stop_sampling()
 
 
 class Service:

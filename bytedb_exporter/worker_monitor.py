@@ -155,8 +155,10 @@ class WorkerMonitor:
         self._note_status()
         return sample
 
-    def start_sampling(self, interval: float = 5.0) -> None:
-        """Call update_resource_metrics() every `interval` seconds in a daemon thread."""
+    def start_sampling(self, interval: float = 5.0,
+                       on_sample: Optional[Callable[[ResourceSample], None]] = None) -> None:
+        """Call update_resource_metrics() (then `on_sample` with its result) every `interval` seconds
+        in a daemon thread."""
         if interval <= 0:
             raise ValueError("interval must be positive")
         if self._sampling_thread is not None:
@@ -166,7 +168,9 @@ class WorkerMonitor:
         def loop() -> None:
             while not stop.is_set():
                 try:
-                    self.update_resource_metrics()
+                    sample = self.update_resource_metrics()
+                    if on_sample is not None:
+                        on_sample(sample)
                 except Exception:  # keep sampling; the next round may succeed
                     log.exception("worker %s: resource sampling failed", self.worker_id)
                 stop.wait(interval)
