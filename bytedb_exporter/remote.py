@@ -6,67 +6,19 @@ import logging
 import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
+from datetime import datetime, timezone
+from typing import Any, Callable, Dict, List, Optional, Sequence
 from urllib.request import ProxyHandler, Request, build_opener
 
 from . import health
 from .health import Thresholds
 from .metrics import MetricsRegistry
-from .worker_models import (PerformanceAlert, WorkerCacheStats, WorkerError, WorkerHealthStatus,
-                            WorkerNetworkStats, WorkerPerformanceStats, WorkerQueryStats, WorkerResourceStats,
+from .worker_models import (PerformanceAlert, WorkerHealthStatus,
                             WorkerStats, WorkerVitals)
 from .worker_monitor import MIB
 
 log = logging.getLogger(__name__)
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
-
-
-def _ms(value: Optional[float]) -> Optional[timedelta]:
-    return None if value is None else timedelta(milliseconds=float(value))
-
-
-def _time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def stats_from_dict(data: Mapping[str, Any]) -> WorkerStats:
-    """The WorkerStats a worker exporter serialized (KeyError/TypeError/ValueError when malformed)."""
-    s, p, r = data["status"], data["performance"], data["resource_utilization"]
-    q, c, n = data["query_stats"], data["cache_stats"], data["network_stats"]
-    return WorkerStats(
-        worker_id=str(data["worker_id"]),
-        status=WorkerHealthStatus(str(s["status"]), _time(s["last_check"]), str(s["message"]),
-                                  timedelta(milliseconds=s["uptime_ms"]), [str(i) for i in s["issues"]],
-                                  float(s["seconds_since_heartbeat"])),
-        performance=WorkerPerformanceStats(float(p["queries_per_second"]), _ms(p["average_response_time_ms"]),
-                                           float(p["throughput_mbps"]), _ms(p["latency_p50_ms"]),
-                                           _ms(p["latency_p95_ms"]), _ms(p["latency_p99_ms"])),
-        resource_utilization=WorkerResourceStats(
-            float(r["cpu_usage_percent"]), float(r["memory_usage_mb"]), float(r["memory_usage_percent"]),
-            float(r["disk_usage_mb"]), float(r["disk_usage_percent"]), int(r["active_connections"]),
-            int(r["open_file_descriptors"]), int(r["threads"]), str(r["process_status"])),
-        query_stats=WorkerQueryStats(int(q["total_queries"]), int(q["active_queries"]), int(q["successful_queries"]),
-                                     int(q["failed_queries"]), float(q["success_rate_percent"]),
-                                     int(q["rows_processed"]), int(q["bytes_processed"]), int(q["unmatched_ends"])),
-        cache_stats=WorkerCacheStats(int(c["cache_hits"]), int(c["cache_misses"]), float(c["hit_rate_percent"]),
-                                     float(c["cache_size_mb"]), int(c["eviction_count"])),
-        network_stats=WorkerNetworkStats(int(n["bytes_received"]), int(n["bytes_sent"]), int(n["requests_received"]),
-                                         int(n["responses_sent"]), timedelta(milliseconds=n["network_latency_ms"]),
-                                         int(n["latency_samples"]), float(n["bytes_per_second"])),
-        recent_errors=[WorkerError(_time(e["timestamp"]), str(e["error"]), str(e["query"]), str(e["severity"]))
-                       for e in data["recent_errors"]],
-        load=float(data.get("load", 0.0)),
-    )
-
-
-def empty_stats(worker_id: str) -> WorkerStats:
-    """Zero figures for a worker never heard from."""
-    return WorkerStats(worker_id, WorkerHealthStatus("offline", datetime.now(timezone.utc), "", timedelta(), [], 0.0),
-                       WorkerPerformanceStats(0.0, timedelta(), 0.0, None, None, None),
-                       WorkerResourceStats(0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, "not_sampled"),
-                       WorkerQueryStats(0, 0, 0, 0, 0.0, 0, 0, 0), WorkerCacheStats(0, 0, 0.0, 0.0, 0),
-                       WorkerNetworkStats(0, 0, 0, 0, timedelta(), 0, 0.0))
 
 
 class RemoteWorkerMonitor:
@@ -100,7 +52,7 @@ class RemoteWorkerMonitor:
     def record_poll(self, document: Any) -> None:
         """Keep a polled /api/worker document; a malformed one or another worker's counts as a failure."""
         try:
-            stats = stats_from_dict(document)
+            stats = WorkerStats.from_dict(document)
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             self.record_failure(f"malformed answer ({type(error).__name__}: {error})")
             return
@@ -131,7 +83,7 @@ class RemoteWorkerMonitor:
         age = self._clock() - polled if polled is not None else 0.0
         if failure is None and age > self.stale_after_seconds:
             failure = f"no successful poll for {age:.1f} s"
-        return stats or empty_stats(self.worker_id), failure, age
+        return stats or WorkerStats.empty(self.worker_id), failure, age
 
     def vitals(self) -> WorkerVitals:
         """Health, load and alert inputs from the last poll (read only)."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Mapping, Optional
 
 from .health import AlertFinding, Thresholds, worker_alerts
 from .jsonutil import milliseconds, to_jsonable
@@ -170,3 +170,50 @@ class WorkerStats:
         data = to_jsonable(self)
         data["performance"] = self.performance.to_dict()
         return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "WorkerStats":
+        """The inverse of to_dict, for what a worker exporter serves (KeyError/TypeError/ValueError when malformed)."""
+        s, p, r = data["status"], data["performance"], data["resource_utilization"]
+        q, c, n = data["query_stats"], data["cache_stats"], data["network_stats"]
+        return cls(
+            worker_id=str(data["worker_id"]),
+            status=WorkerHealthStatus(str(s["status"]), _time(s["last_check"]), str(s["message"]),
+                                      timedelta(milliseconds=s["uptime_ms"]), [str(i) for i in s["issues"]],
+                                      float(s["seconds_since_heartbeat"])),
+            performance=WorkerPerformanceStats(float(p["queries_per_second"]), _ms(p["average_response_time_ms"]),
+                                               float(p["throughput_mbps"]), _ms(p["latency_p50_ms"]),
+                                               _ms(p["latency_p95_ms"]), _ms(p["latency_p99_ms"])),
+            resource_utilization=WorkerResourceStats(
+                float(r["cpu_usage_percent"]), float(r["memory_usage_mb"]), float(r["memory_usage_percent"]),
+                float(r["disk_usage_mb"]), float(r["disk_usage_percent"]), int(r["active_connections"]),
+                int(r["open_file_descriptors"]), int(r["threads"]), str(r["process_status"])),
+            query_stats=WorkerQueryStats(int(q["total_queries"]), int(q["active_queries"]), int(q["successful_queries"]),
+                                         int(q["failed_queries"]), float(q["success_rate_percent"]),
+                                         int(q["rows_processed"]), int(q["bytes_processed"]), int(q["unmatched_ends"])),
+            cache_stats=WorkerCacheStats(int(c["cache_hits"]), int(c["cache_misses"]), float(c["hit_rate_percent"]),
+                                         float(c["cache_size_mb"]), int(c["eviction_count"])),
+            network_stats=WorkerNetworkStats(int(n["bytes_received"]), int(n["bytes_sent"]), int(n["requests_received"]),
+                                             int(n["responses_sent"]), timedelta(milliseconds=n["network_latency_ms"]),
+                                             int(n["latency_samples"]), float(n["bytes_per_second"])),
+            recent_errors=[WorkerError(_time(e["timestamp"]), str(e["error"]), str(e["query"]), str(e["severity"]))
+                           for e in data["recent_errors"]],
+            load=float(data.get("load", 0.0)),
+        )
+
+    @classmethod
+    def empty(cls, worker_id: str) -> "WorkerStats":
+        """Zero figures for a worker never heard from."""
+        return cls(worker_id, WorkerHealthStatus("offline", datetime.now(timezone.utc), "", timedelta(), [], 0.0),
+                   WorkerPerformanceStats(0.0, timedelta(), 0.0, None, None, None),
+                   WorkerResourceStats(0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, "not_sampled"),
+                   WorkerQueryStats(0, 0, 0, 0, 0.0, 0, 0, 0), WorkerCacheStats(0, 0, 0.0, 0.0, 0),
+                   WorkerNetworkStats(0, 0, 0, 0, timedelta(), 0, 0.0))
+
+
+def _ms(value: Optional[float]) -> Optional[timedelta]:
+    return None if value is None else timedelta(milliseconds=float(value))
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
