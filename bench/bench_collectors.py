@@ -14,10 +14,10 @@ import timeit
 
 from prometheus_client import CollectorRegistry, generate_latest
 
-from bytedb_exporter.collectors import ClusterCollector, WorkerCollector
-from bytedb_exporter.coordinator_monitor import CoordinatorMonitor
-from bytedb_exporter.metrics import MetricsRegistry
-from bytedb_exporter.worker_monitor import WorkerMonitor
+from bytedb_exporter.cluster.collectors import ClusterCollector, WorkerCollector
+from bytedb_exporter.cluster.coordinator import CoordinatorMonitor
+from bytedb_exporter.cluster.worker import WorkerMonitor
+from bytedb_exporter.metrics.registry import MetricsRegistry
 
 ROUNDS = 7
 SIZES = (1, 10, 100)

@@ -10,10 +10,17 @@ import timeit
 import prometheus_client
 from prometheus_client import CollectorRegistry
 
-from bytedb_exporter.metrics import MetricsRegistry
-from bytedb_exporter.query_monitor import (
-    BYTES_BUCKETS, COST_REDUCTION_BUCKETS, DURATION_BUCKETS, FRAGMENT_BUCKETS, RATIO_BUCKETS, ROWS_BUCKETS,
-    TIMER_BUCKETS, WORKER_BUCKETS, QueryMonitor,
+from bytedb_exporter.metrics.registry import MetricsRegistry
+from bytedb_exporter.query.monitor import (
+    BYTES_BUCKETS,
+    COST_REDUCTION_BUCKETS,
+    DURATION_BUCKETS,
+    FRAGMENT_BUCKETS,
+    RATIO_BUCKETS,
+    ROWS_BUCKETS,
+    TIMER_BUCKETS,
+    WORKER_BUCKETS,
+    QueryMonitor,
 )
 
 ROUNDS = 15

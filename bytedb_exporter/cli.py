@@ -5,7 +5,12 @@ import argparse
 import logging
 import sys
 from pathlib import Path
-from typing import List, Optional
+
+from bytedb_exporter.config.loader import load_config
+from bytedb_exporter.config.models import ConfigError
+from bytedb_exporter.debug import set_debug_mode
+from bytedb_exporter.demo_app import DemoOptions, run_demo
+from bytedb_exporter.serve import run
 
 
 def positive_float(text: str) -> float:
@@ -45,8 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def serve_command(path: Path, start: bool) -> int:
     """Load a configuration; report its problems (exit 2) or start serving / report it valid."""
-    from .config import ConfigError, load_config
-
     try:
         config = load_config(path)
     except ConfigError as error:
@@ -57,12 +60,10 @@ def serve_command(path: Path, start: bool) -> int:
         print(f"{path}: ok ({config.role} {config.node_id}, listen {config.host}:{config.port}{extra}, "
               f"auth {'on' if config.auth.enabled else 'off'})")
         return 0
-    from .serve import run
-
     return run(config)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     quiet = logging.INFO if args.command == "serve" else logging.WARNING
     logging.basicConfig(level=logging.DEBUG if args.debug else quiet,
@@ -70,12 +71,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not args.debug:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     else:
-        from .debug import set_debug_mode
-
         set_debug_mode(True)
     if args.command == "demo":
-        from .demo_app import DemoOptions, run_demo
-
         options = DemoOptions(port=args.port, host=args.host, workers=args.workers, qps=args.qps,
                               duration=args.duration, data_dir=args.data_dir, stream_interval=args.stream_interval,
                               worker_base_port=args.worker_base_port)

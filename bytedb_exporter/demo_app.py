@@ -6,21 +6,22 @@ import signal
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Optional, TextIO
+from typing import TextIO
 
-from .coordinator_monitor import CoordinatorMonitor
-from .dashboard import Dashboard
-from .demo.engine import DemoCluster
-from .demo import workload
-from .exporter import MetricsExporter
-from .metrics import MetricsRegistry
-from .profiler import PerformanceProfiler
-from .query_monitor import QueryMonitor
-from .web.server import BackgroundServer
-from .web.worker_app import create_worker_app
-from .worker_monitor import WorkerMonitor
+from bytedb_exporter.cluster.coordinator import CoordinatorMonitor
+from bytedb_exporter.cluster.profiler import PerformanceProfiler
+from bytedb_exporter.cluster.worker import WorkerMonitor
+from bytedb_exporter.demo import workload
+from bytedb_exporter.demo.engine import DemoCluster
+from bytedb_exporter.metrics.export import MetricsExporter
+from bytedb_exporter.metrics.registry import MetricsRegistry
+from bytedb_exporter.query.monitor import QueryMonitor
+from bytedb_exporter.web.dashboard import Dashboard
+from bytedb_exporter.web.server import BackgroundServer
+from bytedb_exporter.web.worker_app import create_worker_app
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +35,8 @@ class DemoOptions:
     workers: int = 3
     qps: float = 20.0
     concurrency: int = 4
-    duration: Optional[float] = None
-    data_dir: Optional[Path] = None
+    duration: float | None = None
+    data_dir: Path | None = None
     stream_interval: float = 2.0
     sample_interval: float = 1.0
     profile_seconds: float = 10.0
@@ -54,8 +55,8 @@ class Demo:
         self.coordinator = CoordinatorMonitor(registry)
         self.dashboard = Dashboard(self.coordinator, self.queries, stream_interval=options.stream_interval)
         self.registry = registry
-        self.cluster: Optional[DemoCluster] = None
-        self.workers: Dict[str, WorkerMonitor] = {}
+        self.cluster: DemoCluster | None = None
+        self.workers: dict[str, WorkerMonitor] = {}
         self._threads: list[threading.Thread] = []
         self._worker_servers: list[BackgroundServer] = []
 

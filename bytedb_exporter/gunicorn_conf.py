@@ -11,6 +11,9 @@ and binds to its listen address (BYTEDB_EXPORTER_BIND still wins); a bad file st
 with its problems listed.
 """
 import os
+import sys
+
+from bytedb_exporter.config.loader import load_config
 
 
 def _default_bind() -> str:
@@ -18,8 +21,6 @@ def _default_bind() -> str:
     path = os.environ.get("BYTEDB_EXPORTER_CONFIG")
     if not path:
         return "127.0.0.1:8091"
-    from bytedb_exporter.config import load_config
-
     config = load_config(path)
     return f"{config.host}:{config.port}"
 
@@ -36,6 +37,6 @@ accesslog = None
 
 def worker_exit(server, worker):  # noqa: ARG001 (gunicorn's hook signature)
     """Stop the demo cluster's child processes with the worker."""
-    from bytedb_exporter import wsgi
-
-    wsgi.shutdown()
+    wsgi = sys.modules.get("bytedb_exporter.wsgi")  # loaded in the worker, never in the master
+    if wsgi is not None:
+        wsgi.shutdown()

@@ -4,45 +4,26 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from typing import Callable, Dict, Iterator, List, Optional
+from collections.abc import Callable
 
 from flask import Flask
-from prometheus_client.core import CounterMetricFamily, Metric
-from prometheus_client.registry import Collector
 
-from .config import Config
-from .coordinator_monitor import CoordinatorMonitor
-from .event_apply import EventApplier
-from .events import IngestContext
-from .metrics import NAMESPACE, MetricsRegistry
-from .query_monitor import QueryMonitor
-from .remote import RemoteWorkerMonitor, WorkerPoller
-from .sampling import PidProvider, ResourceSample, pid_file_provider, process_name_provider
-from .web.app import create_app
-from .web.ingest import IngestService
-from .web.server import BackgroundServer
-from .web.worker_app import create_worker_app
-from .worker_monitor import WorkerMonitor
+from bytedb_exporter.cluster.coordinator import CoordinatorMonitor
+from bytedb_exporter.cluster.remote import RemoteWorkerMonitor, WorkerPoller
+from bytedb_exporter.cluster.sampling import PidProvider, ResourceSample, pid_file_provider, process_name_provider
+from bytedb_exporter.cluster.worker import WorkerMonitor
+from bytedb_exporter.config.loader import Config
+from bytedb_exporter.ingest.apply import EventApplier
+from bytedb_exporter.ingest.events import IngestContext
+from bytedb_exporter.ingest.service import IngestService
+from bytedb_exporter.metrics.registry import MetricsRegistry
+from bytedb_exporter.prometheus.io_collector import ProcessIOCollector
+from bytedb_exporter.query.monitor import QueryMonitor
+from bytedb_exporter.web.app import create_app
+from bytedb_exporter.web.server import BackgroundServer
+from bytedb_exporter.web.worker_app import create_worker_app
 
 log = logging.getLogger(__name__)
-IO_HELP = {"read": "Bytes a worker's process read from storage (psutil io_counters).",
-           "write": "Bytes a worker's process wrote to storage (psutil io_counters)."}
-
-
-class ProcessIOCollector(Collector):
-    """bytedb_worker_io_{read,write}_bytes_total of one watched process, from its last sample."""
-
-    def __init__(self, worker_id: str):
-        self.worker_id = worker_id
-        self.sample = ResourceSample()
-
-    def collect(self) -> Iterator[Metric]:
-        sample = self.sample
-        for direction, value in (("read", sample.io_read_bytes), ("write", sample.io_write_bytes)):
-            family = CounterMetricFamily(f"{NAMESPACE}_worker_io_{direction}_bytes", IO_HELP[direction],
-                                         labels=["worker_id"])
-            family.add_metric([self.worker_id], value)
-            yield family
 
 
 class ProcessWatch:
@@ -83,14 +64,14 @@ class Service:
 
     def __init__(self, config: Config):
         self.config = config
-        self.poller: Optional[WorkerPoller] = None
-        self.watch: Optional[ProcessWatch] = None
-        self.coordinator: Optional[CoordinatorMonitor] = None
-        self.worker: Optional[WorkerMonitor] = None
+        self.poller: WorkerPoller | None = None
+        self.watch: ProcessWatch | None = None
+        self.coordinator: CoordinatorMonitor | None = None
+        self.worker: WorkerMonitor | None = None
         self.app = self._coordinator_app() if config.role == "coordinator" else self._worker_app()
 
     def _ingest(self, registry: MetricsRegistry, applier: EventApplier,
-                context: Callable[[], IngestContext]) -> Optional[IngestService]:
+                context: Callable[[], IngestContext]) -> IngestService | None:
         """The ingest service, or None when ingest is turned off."""
         if not self.config.ingest_enabled:
             return None
@@ -103,11 +84,11 @@ class Service:
         registry = MetricsRegistry()
         queries = QueryMonitor(registry, c.query_history, c.failed_query_history, c.top_queries)
         coordinator = self.coordinator = CoordinatorMonitor(registry, c.thresholds)
-        remotes: Dict[str, RemoteWorkerMonitor] = {}
+        remotes: dict[str, RemoteWorkerMonitor] = {}
         for worker in c.workers:
             remote = remotes[worker.id] = RemoteWorkerMonitor(worker.id, worker.url, registry, c.thresholds,
                                                               stale_after_seconds=2 * c.poll_interval_seconds)
-            coordinator.register_worker(worker.id, remote)  # type: ignore[arg-type]  (same interface)
+            coordinator.register_worker(worker.id, remote)
         self.poller = WorkerPoller(list(remotes.values()), c.poll_interval_seconds, c.poll_timeout_seconds,
                                    c.poll_bearer_token)
 
@@ -139,7 +120,7 @@ class Service:
     def _worker_app(self) -> Flask:
         c = self.config
         assert c.process is not None
-        provider: Optional[PidProvider] = None
+        provider: PidProvider | None = None
         if c.process.pid_file:
             provider = pid_file_provider(c.process.pid_file)
         elif c.process.name:
@@ -185,7 +166,7 @@ def run(config: Config) -> int:
     service = Service(config)
     server = BackgroundServer(service.app, config.host, config.port)
     stop = threading.Event()
-    handlers: List = []
+    handlers: list = []
     for sig in (signal.SIGTERM, signal.SIGINT):
         handlers.append((sig, signal.signal(sig, lambda signum, _frame: stop.set())))
     try:

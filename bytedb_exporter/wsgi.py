@@ -11,19 +11,17 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import TYPE_CHECKING, Optional
 
 from flask import Flask
 
-from .web import create_app
-
-if TYPE_CHECKING:
-    from .demo_app import Demo
-    from .serve import Service
+from bytedb_exporter.config.loader import load_config
+from bytedb_exporter.demo_app import Demo, DemoOptions
+from bytedb_exporter.serve import Service
+from bytedb_exporter.web.app import create_app
 
 log = logging.getLogger(__name__)
-demo: Optional["Demo"] = None
-service: Optional["Service"] = None
+demo: Demo | None = None
+service: Service | None = None
 
 
 def build_app() -> Flask:
@@ -31,17 +29,12 @@ def build_app() -> Flask:
     global demo, service
     config_path = os.environ.get("BYTEDB_EXPORTER_CONFIG")
     if config_path:
-        from .config import load_config
-        from .serve import Service
-
         service = Service(load_config(config_path))
         service.start()
         return service.app
     workers = os.environ.get("BYTEDB_EXPORTER_DEMO_WORKERS")
     if not workers:
         return create_app()
-    from .demo_app import Demo, DemoOptions
-
     options = DemoOptions(workers=int(workers), qps=float(os.environ.get("BYTEDB_EXPORTER_DEMO_QPS", "20")),
                           worker_base_port=int(os.environ.get("BYTEDB_EXPORTER_DEMO_WORKER_PORT", "0")))
     demo = Demo(options, log.info)

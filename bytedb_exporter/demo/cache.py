@@ -5,8 +5,9 @@ import re
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
-from typing import Callable, Generic, Hashable, Optional, Tuple, TypeVar
+from typing import Generic, TypeVar
 
 V = TypeVar("V")
 _TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\s+|[^\s'\"]+")
@@ -46,12 +47,12 @@ class LRUCache(Generic[V]):
         self.max_bytes = max(0, int(max_bytes))
         self.ttl_seconds = float(ttl_seconds)
         self._clock = clock
-        self._entries: "OrderedDict[Hashable, Tuple[V, int, float]]" = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[V, int, float]] = OrderedDict()
         self._lock = threading.Lock()
         self._size = 0
         self.hits = self.misses = self.evictions = self.expirations = 0
 
-    def get(self, key: Hashable) -> Optional[V]:
+    def get(self, key: Hashable) -> V | None:
         """The value for `key` (counted as a hit), or None (counted as a miss)."""
         with self._lock:
             entry = self._entries.get(key)

@@ -5,13 +5,13 @@ import math
 import re
 import sqlite3
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
 
-from .dataset import INDEXED_COLUMNS, REPLICATED_TABLES, SHARDED_TABLES, TABLES, schema_ddl
+from bytedb_exporter.demo.dataset import INDEXED_COLUMNS, REPLICATED_TABLES, SHARDED_TABLES, TABLES, schema_ddl
 
 
-def table_rows(paths: Sequence[Path]) -> List[Dict[str, int]]:
+def table_rows(paths: Sequence[Path]) -> list[dict[str, int]]:
     """Row count of every table in every shard file."""
     counts = []
     for path in paths:
@@ -29,9 +29,9 @@ TABLE_REF = re.compile(r"\b(" + "|".join(TABLES) + r")\b(?:\s+(?:as\s+)?(?!join\
                         r"|order\b|limit\b|cross\b)(\w+))?", re.I)
 
 
-def table_aliases(sql: str) -> Dict[str, str]:
+def table_aliases(sql: str) -> dict[str, str]:
     """Alias (lower case) -> table for every demo table named in `sql` (string literals ignored)."""
-    refs: Dict[str, str] = {}
+    refs: dict[str, str] = {}
     text = re.sub(r"'(?:[^']|'')*'", "''", sql)
     start = re.search(r"\bfrom\b", text, re.I)
     for m in TABLE_REF.finditer(text, start.end() if start else 0):
@@ -44,7 +44,7 @@ def table_aliases(sql: str) -> Dict[str, str]:
 class Catalog:
     """Local, empty copy of the shard schema with the shards' statistics: SQLite plans, we cost."""
 
-    def __init__(self, shard_rows: Sequence[Dict[str, int]], stat1: Sequence[Tuple[str, Optional[str], str]] = ()) -> None:
+    def __init__(self, shard_rows: Sequence[dict[str, int]], stat1: Sequence[tuple[str, str | None, str]] = ()) -> None:
         """Catalog for shards with the given row counts and sqlite_stat1 rows (of shard 0)."""
         self.shard_rows = [dict(r) for r in shard_rows]
         self.total_rows = {t: sum(r[t] for r in self.shard_rows if t in SHARDED_TABLES) or self.shard_rows[0][t]
@@ -61,7 +61,7 @@ class Catalog:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_shards(cls, paths: Sequence[Path]) -> "Catalog":
+    def from_shards(cls, paths: Sequence[Path]) -> Catalog:
         """Catalog with row counts of every shard and the statistics of the first one."""
         conn = sqlite3.connect(f"file:{paths[0]}?mode=ro", uri=True)
         try:
@@ -72,12 +72,12 @@ class Catalog:
             conn.close()
         return cls(table_rows(paths), stat1)
 
-    def explain(self, sql: str) -> List[str]:
+    def explain(self, sql: str) -> list[str]:
         """EXPLAIN QUERY PLAN lines; raises sqlite3.Error for invalid SQL (unknown column, syntax)."""
         with self._lock:
             return [row[3] for row in self.conn.execute("EXPLAIN QUERY PLAN " + sql)]
 
-    def estimate(self, sql: str, rows: Dict[str, int]) -> Tuple[float, float]:
+    def estimate(self, sql: str, rows: dict[str, int]) -> tuple[float, float]:
         """(cost in row visits, estimated output rows) of `sql` over tables of the given sizes."""
         cost, loop, first_scan = 0.0, 1.0, None
         aliases = table_aliases(sql)
@@ -108,7 +108,7 @@ class Catalog:
             loop *= 0.25
         return cost, loop
 
-    def distinct_values(self, table: str, column: str, rows: Dict[str, int]) -> float:
+    def distinct_values(self, table: str, column: str, rows: dict[str, int]) -> float:
         """Estimated number of distinct values of table.column (index statistics, else a guess)."""
         n = float(max(rows.get(table, 1), 1))
         if column == "id":

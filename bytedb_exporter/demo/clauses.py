@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Optional, Tuple
 
 
 class PlanError(ValueError):
@@ -47,7 +46,7 @@ def norm(text: str) -> str:
     return "".join(parts).strip()
 
 
-def split_top(text: str, sep: str = ",") -> List[str]:
+def split_top(text: str, sep: str = ",") -> list[str]:
     """Split on `sep` (a comma or a keyword) outside parentheses and literals."""
     masked = mask(text)
     pattern = re.escape(sep) if sep == "," else r"\s+" + sep + r"\s+"
@@ -59,7 +58,7 @@ def split_top(text: str, sep: str = ",") -> List[str]:
     return [p for p in pieces if p]
 
 
-def parse(sql: str) -> Dict[str, str]:
+def parse(sql: str) -> dict[str, str]:
     """Clauses of a single SELECT statement, keyed 'select', 'from', 'where', 'group by'..."""
     text = sql.strip().rstrip(";").strip()
     masked = mask(text)
@@ -73,7 +72,7 @@ def parse(sql: str) -> Dict[str, str]:
     if len(set(names)) != len(names) or names != sorted(names, key=order.index) or "from" not in names:
         raise Unsupported("clauses out of order, repeated or subqueries at top level")
     clauses = {}
-    for i, (start, end, name) in enumerate(found):
+    for i, (_start, end, name) in enumerate(found):
         stop = found[i + 1][0] if i + 1 < len(found) else len(text)
         clauses[name] = text[end:stop].strip()
     if re.search(r"\b(union|intersect|except|window|over)\b", masked, re.I) or "select" in norm(text)[6:]:
@@ -81,7 +80,7 @@ def parse(sql: str) -> Dict[str, str]:
     return clauses
 
 
-def aggregates_in(text: str) -> List[str]:
+def aggregates_in(text: str) -> list[str]:
     """Every aggregate call (COUNT/SUM/AVG/MIN/MAX with balanced parentheses) in `text`."""
     found = []
     for m in AGG_CALL.finditer(text):
@@ -94,7 +93,7 @@ def aggregates_in(text: str) -> List[str]:
     return found
 
 
-def select_item(text: str) -> Tuple[str, str]:
+def select_item(text: str) -> tuple[str, str]:
     """Expression and output column name of one select-list item."""
     m = re.match(r"^(.*?)(?:\s+as\s+(\w+|\"[^\"]+\"))?$", text, re.I | re.S)
     expr, alias = m.group(1).strip(), m.group(2)
@@ -104,7 +103,7 @@ def select_item(text: str) -> Tuple[str, str]:
     return expr, plain.group(1) if plain else expr
 
 
-def order_terms(text: str) -> List[Tuple[str, str]]:
+def order_terms(text: str) -> list[tuple[str, str]]:
     """(expression, direction) of every ORDER BY term."""
     terms = []
     for term in split_top(text):
@@ -113,7 +112,7 @@ def order_terms(text: str) -> List[Tuple[str, str]]:
     return terms
 
 
-def limit_of(text: Optional[str]) -> Tuple[Optional[int], int]:
+def limit_of(text: str | None) -> tuple[int | None, int]:
     """(limit, offset) of a LIMIT clause."""
     if not text:
         return None, 0

@@ -6,14 +6,14 @@ import logging
 import random
 import sqlite3
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Dict, Iterable, List, Tuple
 
 logger = logging.getLogger(__name__)
 
-Row = Tuple[object, ...]
+Row = tuple[object, ...]
 SCHEMA = {
     "departments": "CREATE TABLE departments (id INTEGER PRIMARY KEY, name TEXT NOT NULL, budget INTEGER NOT NULL)",
     "employees": "CREATE TABLE employees (id INTEGER PRIMARY KEY, name TEXT NOT NULL, department_id INTEGER NOT NULL,"
@@ -59,14 +59,14 @@ class DatasetSpec:
     seed: int = 42
 
 
-def schema_ddl(tables: Iterable[str] = TABLES) -> Tuple[List[str], List[str]]:
+def schema_ddl(tables: Iterable[str] = TABLES) -> tuple[list[str], list[str]]:
     """CREATE TABLE and CREATE INDEX statements of the given tables."""
     wanted = set(tables)
     return ([SCHEMA[t] for t in TABLES if t in wanted],
             [f"CREATE INDEX {index} ON {t}({column})" for index, t, column in INDEXED_COLUMNS if t in wanted])
 
 
-def generate_rows(spec: DatasetSpec) -> Dict[str, List[Row]]:
+def generate_rows(spec: DatasetSpec) -> dict[str, list[Row]]:
     """All rows of every table, deterministic for a given spec."""
     rng = random.Random(spec.seed)
     departments = [
@@ -94,9 +94,9 @@ def shard_of(employee_id: int, shards: int) -> int:
     return employee_id % shards
 
 
-def split_rows(rows: Dict[str, List[Row]], shards: int) -> List[Dict[str, List[Row]]]:
+def split_rows(rows: dict[str, list[Row]], shards: int) -> list[dict[str, list[Row]]]:
     """Partition sharded tables by employee id; replicate the small tables."""
-    parts: List[Dict[str, List[Row]]] = [{name: [] for name in TABLES} for _ in range(shards)]
+    parts: list[dict[str, list[Row]]] = [{name: [] for name in TABLES} for _ in range(shards)]
     for part in parts:
         for name in REPLICATED_TABLES:
             part[name] = list(rows[name])
@@ -107,7 +107,7 @@ def split_rows(rows: Dict[str, List[Row]], shards: int) -> List[Dict[str, List[R
     return parts
 
 
-def write_database(path: Path, rows: Dict[str, List[Row]]) -> None:
+def write_database(path: Path, rows: dict[str, list[Row]]) -> None:
     """Create one SQLite file with the schema, the given rows and the indexes."""
     path = Path(path)
     if path.exists():
@@ -137,7 +137,7 @@ def shard_path(data_dir: Path, index: int) -> Path:
     return Path(data_dir) / f"shard_{index}.sqlite"
 
 
-def build_shards(data_dir: Path, shards: int = 3, spec: DatasetSpec = DatasetSpec(), force: bool = False) -> List[Path]:
+def build_shards(data_dir: Path, shards: int = 3, spec: DatasetSpec = DatasetSpec(), force: bool = False) -> list[Path]:
     """Write the data set as `shards` SQLite files (reused when the manifest matches)."""
     data_dir = Path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +153,7 @@ def build_shards(data_dir: Path, shards: int = 3, spec: DatasetSpec = DatasetSpe
     started = time.perf_counter()
     parts = split_rows(generate_rows(spec), shards)
     counts = []
-    for path, part in zip(paths, parts):
+    for path, part in zip(paths, parts, strict=False):
         write_database(path, part)
         counts.append({name: len(part[name]) for name in TABLES})
     manifest.write_text(json.dumps({**wanted, "rows": counts}, indent=1))

@@ -7,17 +7,18 @@ import pickle
 import sqlite3
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any
 
-from .cache import LRUCache, normalize_sql
-from .catalog import Catalog
-from .dataset import DatasetSpec, build_shards, schema_ddl
-from .planner import PlanError, QueryPlan, classify, plan_query
-from .worker_process import FragmentAnswer, WorkerProcess, encode_request
+from bytedb_exporter.demo.cache import LRUCache, normalize_sql
+from bytedb_exporter.demo.catalog import Catalog
+from bytedb_exporter.demo.dataset import DatasetSpec, build_shards, schema_ddl
+from bytedb_exporter.demo.planner import PlanError, QueryPlan, classify, plan_query
+from bytedb_exporter.demo.worker_process import FragmentAnswer, WorkerProcess, encode_request
 
 logger = logging.getLogger(__name__)
 
@@ -51,10 +52,10 @@ class QueryResult:
     """Rows, column names, stats and error (None on success) of one query."""
 
     sql: str
-    columns: List[str] = field(default_factory=list)
-    rows: List[Tuple[Any, ...]] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
     stats: QueryStats = field(default_factory=lambda: QueryStats("", ""))
-    error: Optional[str] = None
+    error: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -62,13 +63,13 @@ class QueryResult:
         return self.error is None
 
 
-def worker_names(count: int) -> List[str]:
+def worker_names(count: int) -> list[str]:
     """Worker ids of a cluster with `count` workers: worker-0, worker-1, ..."""
     return [f"worker-{i}" for i in range(count)]
 
 
-def merge_answers(plan: QueryPlan, parts: Sequence[Tuple[str, List[str], List[Tuple[Any, ...]]]]
-                  ) -> Tuple[List[str], List[Tuple[Any, ...]]]:
+def merge_answers(plan: QueryPlan, parts: Sequence[tuple[str, list[str], list[tuple[Any, ...]]]]
+                  ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run the plan's merge step over (target table, columns, rows) of every fragment."""
     if plan.merge_sql is None:
         return list(parts[0][1]), list(parts[0][2])
@@ -106,7 +107,7 @@ class DemoCluster:
     """A coordinator plus one worker process per shard of the demo data set."""
 
     def __init__(self, data_dir: Path, workers: int = 3, spec: DatasetSpec = DatasetSpec(),
-                 query_monitor: Any = None, worker_monitors: Optional[Mapping[str, Any]] = None,
+                 query_monitor: Any = None, worker_monitors: Mapping[str, Any] | None = None,
                  coordinator_monitor: Any = None, fragment_timeout: float = 10.0,
                  result_cache_bytes: int = 2 * 1024 * 1024, result_cache_ttl: float = 10.0,
                  worker_cache_bytes: int = 256 * 1024, worker_cache_ttl: float = 30.0,
@@ -117,9 +118,9 @@ class DemoCluster:
         self.catalog = Catalog.from_shards(self.paths)
         self.worker_ids = worker_names(workers)
         self.workers = {wid: WorkerProcess(wid, path, worker_cache_bytes, worker_cache_ttl, start_method)
-                        for wid, path in zip(self.worker_ids, self.paths)}
+                        for wid, path in zip(self.worker_ids, self.paths, strict=False)}
         self.fragment_timeout = fragment_timeout
-        self.cache: LRUCache[Tuple[Any, ...]] = LRUCache(result_cache_bytes, result_cache_ttl)
+        self.cache: LRUCache[tuple[Any, ...]] = LRUCache(result_cache_bytes, result_cache_ttl)
         self.set_monitors(query_monitor, worker_monitors, coordinator_monitor)
         self._pool = ThreadPoolExecutor(max_workers=workers * 4, thread_name_prefix="bytedb-demo-fanout")
         self._ids = itertools.count(1)
@@ -128,7 +129,7 @@ class DemoCluster:
         if start:
             self.start()
 
-    def set_monitors(self, query_monitor: Any = None, worker_monitors: Optional[Mapping[str, Any]] = None,
+    def set_monitors(self, query_monitor: Any = None, worker_monitors: Mapping[str, Any] | None = None,
                      coordinator_monitor: Any = None) -> None:
         """Attach (or replace) the monitoring objects called for every query."""
         self.query_monitor = query_monitor
@@ -145,11 +146,11 @@ class DemoCluster:
                 logger.warning("%s did not answer its first ping", worker.worker_id)
 
     @property
-    def worker_pids(self) -> Dict[str, Optional[int]]:
+    def worker_pids(self) -> dict[str, int | None]:
         """Worker id -> pid of its child process."""
         return {wid: w.pid for wid, w in self.workers.items()}
 
-    def restart_dead_workers(self) -> List[str]:
+    def restart_dead_workers(self) -> list[str]:
         """Restart workers whose process exited; return their ids."""
         dead = [wid for wid, w in self.workers.items() if w.pid is not None and not w.is_alive()]
         for wid in dead:
@@ -157,7 +158,7 @@ class DemoCluster:
             self.workers[wid].start()
         return dead
 
-    def ping_workers(self, timeout: float = 2.0) -> Dict[str, bool]:
+    def ping_workers(self, timeout: float = 2.0) -> dict[str, bool]:
         """Ping every worker; call heartbeat() on the monitors of those that answer."""
         alive = {wid: w.ping(timeout) for wid, w in self.workers.items()}
         for wid, ok in alive.items():
@@ -193,7 +194,7 @@ class DemoCluster:
         _hook(ex, "start_planning")
         t0 = time.perf_counter()
         try:
-            plan: Optional[QueryPlan] = plan_query(sql, self.catalog)
+            plan: QueryPlan | None = plan_query(sql, self.catalog)
         except PlanError as exc:
             plan, result.error = None, str(exc)
         stats.planning_seconds = time.perf_counter() - t0
@@ -218,7 +219,7 @@ class DemoCluster:
             self.cache.put(key, (tuple(result.columns), tuple(result.rows), stats.query_type), size)
         return self._finish(ex, result, started)
 
-    def _run(self, ex: Any, result: QueryResult, plan: QueryPlan) -> List[FragmentAnswer]:
+    def _run(self, ex: Any, result: QueryResult, plan: QueryPlan) -> list[FragmentAnswer]:
         """Coordination (routing, request encoding) then execution (fan-out and wait) phases."""
         stats = result.stats
         _hook(ex, "start_coordination")
@@ -232,7 +233,7 @@ class DemoCluster:
         futures = [self._pool.submit(self._fragment, wid, fid, body, result.sql) for wid, fid, body in jobs]
         done, _ = wait(futures, timeout=self.fragment_timeout * 2 + 1)
         answers = [f.result() if f in done else FragmentAnswer(fid, ok=False, error=f"{wid} timed out")
-                   for f, (wid, fid, _) in zip(futures, jobs)]
+                   for f, (wid, fid, _) in zip(futures, jobs, strict=False)]
         stats.execution_seconds = time.perf_counter() - t1
         _hook(ex, "end_execution")
         answered = [a for a in answers if a.answer_bytes]
@@ -241,12 +242,12 @@ class DemoCluster:
         stats.worker_cache_hits = sum(a.cache_hit for a in answers)
         if answered:
             stats.network_latency_seconds = sum(a.network_seconds for a in answered) / len(answered)
-        errors = [f"{wid}: {a.error}" for a, (wid, _, _) in zip(answers, jobs) if not a.ok]
+        errors = [f"{wid}: {a.error}" for a, (wid, _, _) in zip(answers, jobs, strict=False) if not a.ok]
         if errors:
             result.error = "; ".join(errors)
         return answers
 
-    def _merge(self, ex: Any, result: QueryResult, plan: QueryPlan, answers: List[FragmentAnswer]) -> None:
+    def _merge(self, ex: Any, result: QueryResult, plan: QueryPlan, answers: list[FragmentAnswer]) -> None:
         """Aggregation phase: decode the fragments' rows and run the merge step."""
         _hook(ex, "start_aggregation")
         t0 = time.perf_counter()
@@ -254,7 +255,7 @@ class DemoCluster:
             for answer in answers:
                 answer.decode()
             result.columns, result.rows = merge_answers(
-                plan, [(f.target, a.columns, a.rows) for f, a in zip(plan.fragments, answers)])
+                plan, [(f.target, a.columns, a.rows) for f, a in zip(plan.fragments, answers, strict=False)])
         except (sqlite3.Error, pickle.PickleError, ValueError) as exc:
             result.error = f"merge failed: {type(exc).__name__}: {exc}"
         result.stats.aggregation_seconds = time.perf_counter() - t0
@@ -303,7 +304,7 @@ class DemoCluster:
             worker.stop()
         self._pool.shutdown(wait=True)
 
-    def __enter__(self) -> "DemoCluster":
+    def __enter__(self) -> DemoCluster:
         """Context manager entry: the running cluster."""
         return self
 

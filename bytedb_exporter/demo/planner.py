@@ -4,13 +4,13 @@ from __future__ import annotations
 import math
 import re
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Dict, Optional, Sequence, Tuple
 
-from .clauses import AGG_CALL, PlanError, Unsupported, limit_of, mask, norm, parse, split_top
-from .catalog import TABLE_REF, Catalog, table_aliases
-from .dataset import REPLICATED_TABLES, SHARDED_TABLES, shard_of
-from .rewrite import partial_aggregate, pushdown
+from bytedb_exporter.demo.catalog import TABLE_REF, Catalog, table_aliases
+from bytedb_exporter.demo.clauses import AGG_CALL, PlanError, Unsupported, limit_of, mask, norm, parse, split_top
+from bytedb_exporter.demo.dataset import REPLICATED_TABLES, SHARDED_TABLES, shard_of
+from bytedb_exporter.demo.rewrite import partial_aggregate, pushdown
 
 # PlanError lives in clauses and is re-exported here for existing importers.
 __all__ = ["FragmentSpec", "PlanError", "QueryPlan", "classify", "plan_query"]
@@ -34,8 +34,8 @@ class QueryPlan:
     sql: str
     query_type: str
     strategy: str
-    fragments: Tuple[FragmentSpec, ...]
-    merge_sql: Optional[str]
+    fragments: tuple[FragmentSpec, ...]
+    merge_sql: str | None
     original_cost: float
     optimized_cost: float
 
@@ -45,7 +45,7 @@ class QueryPlan:
         return self.strategy != "ship_tables" and self.optimized_cost < self.original_cost
 
     @property
-    def shards(self) -> Tuple[int, ...]:
+    def shards(self) -> tuple[int, ...]:
         """Distinct shards the plan runs on."""
         return tuple(sorted({f.shard for f in self.fragments}))
 
@@ -63,7 +63,7 @@ def classify(sql: str) -> str:
     return "SELECT" + ("_JOIN" if join else "") + ("_AGGREGATE" if aggregate else "")
 
 
-def target_shards(sql: str, clauses: Dict[str, str], shards: int) -> Tuple[int, ...]:
+def target_shards(sql: str, clauses: dict[str, str], shards: int) -> tuple[int, ...]:
     """Shards that can hold matching rows (pruned by an equality on the sharding key)."""
     refs = table_aliases(sql)
     sharded = {t for t in refs.values() if t in SHARDED_TABLES}
@@ -82,7 +82,7 @@ def target_shards(sql: str, clauses: Dict[str, str], shards: int) -> Tuple[int, 
     return tuple(range(shards))
 
 
-def _check_colocated(sql: str, clauses: Dict[str, str]) -> None:
+def _check_colocated(sql: str, clauses: dict[str, str]) -> None:
     """Raise Unsupported unless every join is shard-local."""
     from_text = mask(clauses["from"]).lower()
     if re.search(r"\b(left|right|full|outer|cross|natural|using)\b", from_text):
@@ -99,7 +99,7 @@ def _check_colocated(sql: str, clauses: Dict[str, str]) -> None:
             raise Unsupported("employees and sales must be joined on the sharding key")
 
 
-def _ship_tables(sql: str, shards: int) -> Tuple[FragmentSpec, ...]:
+def _ship_tables(sql: str, shards: int) -> tuple[FragmentSpec, ...]:
     """Fragments of the naive plan: every shard ships its sharded tables, one shard the replicated ones."""
     tables = sorted(set(table_aliases(sql).values()))
     frags = [FragmentSpec(s, f"SELECT * FROM {t}", t) for t in tables if t in SHARDED_TABLES for s in range(shards)]
@@ -117,7 +117,7 @@ def _naive_cost(catalog: Catalog, sql: str, frags: Sequence[FragmentSpec]) -> fl
     return cost + catalog.estimate(sql, catalog.total_rows)[0]
 
 
-def _groups_estimate(sql: str, clauses: Dict[str, str], catalog: Catalog, rows: Dict[str, int]) -> float:
+def _groups_estimate(sql: str, clauses: dict[str, str], catalog: Catalog, rows: dict[str, int]) -> float:
     """Estimated number of groups a fragment returns (1 without GROUP BY)."""
     refs, estimate = table_aliases(sql), 1.0
     sharded = [t for t in refs.values() if t in SHARDED_TABLES]

@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import re
-from typing import Dict, Tuple
 
-from .clauses import Unsupported, aggregates_in, limit_of, norm, order_terms, select_item, split_top
+from bytedb_exporter.demo.clauses import Unsupported, aggregates_in, limit_of, norm, order_terms, select_item, split_top
 
 
 def _quote(name: str) -> str:
@@ -12,7 +11,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _rewrite(text: str, mapping: Dict[str, str]) -> str:
+def _rewrite(text: str, mapping: dict[str, str]) -> str:
     """Replace normalized expressions/aliases in normalized `text` by merge columns (longest first)."""
     out, holes = norm(text), []
     for key in sorted(mapping, key=len, reverse=True):
@@ -23,7 +22,7 @@ def _rewrite(text: str, mapping: Dict[str, str]) -> str:
     return re.sub(r"\x00(\d+)\x00", lambda m: holes[int(m.group(1))], out)
 
 
-def pushdown(c: Dict[str, str]) -> Tuple[str, str]:
+def pushdown(c: dict[str, str]) -> tuple[str, str]:
     """Fragment and merge SQL of a non-aggregate query (filters, projection, ORDER BY and LIMIT pushed down)."""
     distinct = bool(re.match(r"^distinct\s", c["select"], re.I))
     items = [select_item(t) for t in split_top(re.sub(r"^distinct\s+", "", c["select"], flags=re.I))]
@@ -31,7 +30,7 @@ def pushdown(c: Dict[str, str]) -> Tuple[str, str]:
         raise Unsupported("SELECT * is not decomposed")
     cols = [(e, f"_c{i}") for i, (e, _) in enumerate(items)]
     lookup = {norm(e): col for e, col in cols}
-    lookup.update({n.lower(): col for (_, n), (_, col) in zip(items, cols)})
+    lookup.update({n.lower(): col for (_, n), (_, col) in zip(items, cols, strict=False)})
     order = []
     for expr, direction in order_terms(c.get("order by", "")):
         key = norm(expr)
@@ -51,21 +50,21 @@ def pushdown(c: Dict[str, str]) -> Tuple[str, str]:
     fragment = head + ", ".join(f"{e} AS {col}" for e, col in cols) + f" FROM {c['from']}"
     fragment += f" WHERE {c['where']}" if c.get("where") else ""
     tail = f" ORDER BY {', '.join(order)}" if order else ""
-    merge = head + ", ".join(f"{col} AS {_quote(n)}" for (_, n), (_, col) in zip(items, cols)) + " FROM partial" + tail
+    merge = head + ", ".join(f"{col} AS {_quote(n)}" for (_, n), (_, col) in zip(items, cols, strict=False)) + " FROM partial" + tail
     if limit is not None:
         fragment += tail + f" LIMIT {limit + offset}"
         merge += f" LIMIT {limit} OFFSET {offset}"
     return fragment, merge
 
 
-def partial_aggregate(c: Dict[str, str]) -> Tuple[str, str]:
+def partial_aggregate(c: dict[str, str]) -> tuple[str, str]:
     """Fragment and merge SQL of an aggregate query (partial aggregates on the workers, AVG as SUM/COUNT)."""
     if re.match(r"^distinct\s", c["select"], re.I):
         raise Unsupported("SELECT DISTINCT with aggregates")
     items = [select_item(t) for t in split_top(c["select"])]
     groups = split_top(c.get("group by", ""))
     mapping = {norm(g): f"_k{i}" for i, g in enumerate(groups)}
-    aggs: Dict[str, str] = {}
+    aggs: dict[str, str] = {}
     for text in [e for e, _ in items] + aggregates_in(c.get("having", "")) + aggregates_in(c.get("order by", "")):
         for call in aggregates_in(text):
             aggs.setdefault(norm(call), call)

@@ -10,12 +10,13 @@ import sqlite3
 import struct
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
-from .cache import LRUCache, normalize_sql
+from bytedb_exporter.demo.cache import LRUCache, normalize_sql
 
 logger = logging.getLogger(__name__)
 POLL_SECONDS = 0.2
@@ -28,12 +29,12 @@ class FragmentAnswer:
 
     fragment_id: str
     ok: bool
-    columns: List[str] = field(default_factory=list)
-    rows: List[Tuple[Any, ...]] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
     row_count: int = 0
     result_bytes: int = 0
     exec_seconds: float = 0.0
-    error: Optional[str] = None
+    error: str | None = None
     cache_hit: bool = False
     cache_evictions: int = 0
     cache_bytes: int = 0
@@ -59,12 +60,12 @@ def encode_request(op: str, sql: str = "", params: Sequence[Any] = ()) -> bytes:
     return pickle.dumps({"op": op, "sql": sql, "params": list(params)}, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _execute(db: sqlite3.Connection, cache: LRUCache[Tuple[bytes, int]], request: Dict[str, Any]) -> Dict[str, Any]:
+def _execute(db: sqlite3.Connection, cache: LRUCache[tuple[bytes, int]], request: dict[str, Any]) -> dict[str, Any]:
     """Run one fragment (or answer it from the fragment cache) and build the reply."""
     started = time.perf_counter()
     params = tuple(request.get("params", ()))
     key = (normalize_sql(request["sql"]), params)
-    reply: Dict[str, Any] = {"id": request["id"], "ok": True, "error": None, "cache_hit": False, "evictions": 0}
+    reply: dict[str, Any] = {"id": request["id"], "ok": True, "error": None, "cache_hit": False, "evictions": 0}
     cached = cache.get(key)
     if cached is not None:
         blob, reply["row_count"] = cached
@@ -99,7 +100,7 @@ def worker_main(db_path: str, conn: Connection, parent_pid: int,
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, check_same_thread=False)
-    cache: LRUCache[Tuple[bytes, int]] = LRUCache(cache_bytes, cache_ttl)
+    cache: LRUCache[tuple[bytes, int]] = LRUCache(cache_bytes, cache_ttl)
     try:
         while not stopping.is_set():
             if os.getppid() != parent_pid:
@@ -116,7 +117,7 @@ def worker_main(db_path: str, conn: Connection, parent_pid: int,
             if op == "stop":
                 break
             if op == "ping":
-                reply: Dict[str, Any] = {"id": request["id"], "ok": True}
+                reply: dict[str, Any] = {"id": request["id"], "ok": True}
             else:
                 reply = _execute(db, cache, request)
             try:
@@ -139,8 +140,8 @@ class WorkerProcess:
         self.cache_bytes = cache_bytes
         self.cache_ttl = cache_ttl
         self._ctx = multiprocessing.get_context(start_method)
-        self._process: Optional[multiprocessing.process.BaseProcess] = None
-        self._conn: Optional[Connection] = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._conn: Connection | None = None
         self._lock = threading.Lock()
         self._seq = 0
 
@@ -156,7 +157,7 @@ class WorkerProcess:
         logger.info("started %s pid=%s on %s", self.worker_id, self._process.pid, self.db_path)
 
     @property
-    def pid(self) -> Optional[int]:
+    def pid(self) -> int | None:
         """Process id of the child (None before start)."""
         return self._process.pid if self._process else None
 
@@ -164,7 +165,7 @@ class WorkerProcess:
         """Whether the child process is running."""
         return bool(self._process and self._process.is_alive())
 
-    def _call(self, body: bytes, timeout: float) -> Tuple[Dict[str, Any], int, int, float]:
+    def _call(self, body: bytes, timeout: float) -> tuple[dict[str, Any], int, int, float]:
         """Send an encoded request, wait for its reply; return reply, sent/received bytes, round trip."""
         if not self._lock.acquire(timeout=timeout):
             raise TimeoutError(f"{self.worker_id} busy for more than {timeout:.1f}s")
@@ -195,7 +196,7 @@ class WorkerProcess:
             self._lock.release()
 
     def execute(self, fragment_id: str, sql: str = "", params: Sequence[Any] = (), timeout: float = 10.0,
-                encoded: Optional[bytes] = None, decode: bool = True) -> FragmentAnswer:
+                encoded: bytes | None = None, decode: bool = True) -> FragmentAnswer:
         """Run one fragment on the worker; failures come back as an answer with ok=False."""
         body = encoded if encoded is not None else encode_request("query", sql, params)
         try:

@@ -5,10 +5,11 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, Optional
+from typing import Any
 
-from .dataset import CITIES, DEPARTMENT_NAMES, PRODUCTS, REGIONS
+from bytedb_exporter.demo.dataset import CITIES, DEPARTMENT_NAMES, PRODUCTS, REGIONS
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ def _date(rng: random.Random, year: int) -> str:
     return f"{year}-{rng.choice(range(1, 13)):02d}-01"
 
 
-SHAPES: Dict[str, Callable[[random.Random], str]] = {
+SHAPES: dict[str, Callable[[random.Random], str]] = {
     "filter_projection": lambda r: (
         f"SELECT id, name, salary, city FROM employees WHERE salary > {r.choice(range(60_000, 150_001, 10_000))}"
         f" AND city = '{r.choice(CITIES)}' ORDER BY salary DESC, id LIMIT {r.choice((5, 10, 20))}"),
@@ -68,7 +69,7 @@ SHAPES: Dict[str, Callable[[random.Random], str]] = {
         f" ORDER BY revenue DESC LIMIT {r.choice((5, 10))}"),
 }
 
-INVALID: Dict[str, Callable[[random.Random], str]] = {
+INVALID: dict[str, Callable[[random.Random], str]] = {
     "unknown_column": lambda r: f"SELECT name, bonus FROM employees WHERE salary > {r.choice((1_000, 2_000))}",
     "syntax_error": lambda r: f"SELEC name FROM employees WHERE salary > {r.choice((1_000, 2_000))}",
     "unknown_table": lambda r: "SELECT COUNT(*) FROM customers",
@@ -98,9 +99,9 @@ class WorkloadSummary:
     seconds: float = 0.0
 
 
-def run(cluster: Any, qps: float, duration: Optional[float] = None, stop_event: Optional[threading.Event] = None,
-        on_result: Optional[Callable[[WorkloadQuery, Any], None]] = None, seed: int = 7,
-        error_rate: float = 0.03, max_queries: Optional[int] = None) -> WorkloadSummary:
+def run(cluster: Any, qps: float, duration: float | None = None, stop_event: threading.Event | None = None,
+        on_result: Callable[[WorkloadQuery, Any], None] | None = None, seed: int = 7,
+        error_rate: float = 0.03, max_queries: int | None = None) -> WorkloadSummary:
     """Run the mix on `cluster` at `qps` until `duration` seconds, `max_queries` or `stop_event`."""
     stop_event = stop_event or threading.Event()
     interval = 1.0 / qps if qps > 0 else 0.0

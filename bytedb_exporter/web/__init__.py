@@ -1,6 +1,1 @@
-"""The web adapter: Flask app, JSON API, live stream and /metrics."""
-from __future__ import annotations
-
-from .app import create_app
-
-__all__ = ["create_app"]
+"""The web adapter: Flask app factory, blueprints (pages, API, stream, ingest), auth, history, servers."""

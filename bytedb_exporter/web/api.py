@@ -7,9 +7,9 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
-from ..exporter import MetricsExporter
-from .errors import BadRequest, json_error
-from .exposition import metrics_response
+from bytedb_exporter.metrics.export import MetricsExporter
+from bytedb_exporter.web.errors import BadRequest, json_error
+from bytedb_exporter.web.metrics_endpoint import metrics_response
 
 api = Blueprint("api", __name__)
 PROMETHEUS_TYPES = ("application/openmetrics-text", "text/plain")

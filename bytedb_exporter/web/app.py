@@ -1,25 +1,27 @@
 """The Flask app factory: monitors injected, one exposition registry, blueprints for pages and API."""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable, List, Optional
 
 from flask import Flask
 from prometheus_client import CollectorRegistry
 
-from ..assets import asset_dir
-from ..coordinator_monitor import CoordinatorMonitor
-from ..history import ClusterHistory
-from ..metrics import MetricsRegistry
-from ..query_monitor import QueryMonitor
-from .errors import register_error_handlers
-from .exposition import exposition_registry
-from .stream import SnapshotHub
-from .views import MonitorViews
-
-if TYPE_CHECKING:
-    from ..config import AuthConfig
-    from .ingest import IngestService
+from bytedb_exporter.cluster.coordinator import CoordinatorMonitor
+from bytedb_exporter.config.models import AuthConfig
+from bytedb_exporter.ingest.service import IngestService
+from bytedb_exporter.metrics.registry import MetricsRegistry
+from bytedb_exporter.prometheus.exposition import exposition_registry
+from bytedb_exporter.query.monitor import QueryMonitor
+from bytedb_exporter.web.api import api
+from bytedb_exporter.web.assets import asset_dir
+from bytedb_exporter.web.auth import install_auth
+from bytedb_exporter.web.errors import register_error_handlers
+from bytedb_exporter.web.history import ClusterHistory
+from bytedb_exporter.web.ingest import register_ingest
+from bytedb_exporter.web.pages import pages
+from bytedb_exporter.web.stream import SnapshotHub
+from bytedb_exporter.web.views import MonitorViews
 
 
 @dataclass
@@ -32,9 +34,9 @@ class AppState:
     hub: SnapshotHub
     exposition: CollectorRegistry
 
-    def registries(self) -> List[MetricsRegistry]:
+    def registries(self) -> list[MetricsRegistry]:
         """Every distinct MetricsRegistry behind the served monitors."""
-        found: List[MetricsRegistry] = []
+        found: list[MetricsRegistry] = []
         monitors: Iterable = [self.queries, self.coordinator, *self.coordinator.workers().values()]
         for monitor in monitors:
             if all(monitor.registry is not known for known in found):
@@ -42,10 +44,10 @@ class AppState:
         return found
 
 
-def create_app(coordinator: Optional[CoordinatorMonitor] = None, queries: Optional[QueryMonitor] = None, *,
+def create_app(coordinator: CoordinatorMonitor | None = None, queries: QueryMonitor | None = None, *,
                stream_interval: float = 2.0, history_minutes: float = 15.0, keepalive: float = 15.0,
-               start_stream: bool = True, auth: Optional["AuthConfig"] = None,
-               ingest: Optional["IngestService"] = None) -> Flask:
+               start_stream: bool = True, auth: AuthConfig | None = None,
+               ingest: IngestService | None = None) -> Flask:
     """A dashboard app over these monitors (new ones sharing one registry when not given),
     optionally behind `auth` and with POST /api/v1/events served by `ingest`."""
     if coordinator is None and queries is None:
@@ -65,9 +67,6 @@ def create_app(coordinator: Optional[CoordinatorMonitor] = None, queries: Option
     register_error_handlers(app)
     install_extras(app, auth, ingest)
 
-    from .api import api
-    from .pages import pages
-
     app.register_blueprint(api)
     app.register_blueprint(pages)
     if start_stream:
@@ -75,13 +74,9 @@ def create_app(coordinator: Optional[CoordinatorMonitor] = None, queries: Option
     return app
 
 
-def install_extras(app: Flask, auth: Optional["AuthConfig"], ingest: Optional["IngestService"]) -> None:
+def install_extras(app: Flask, auth: AuthConfig | None, ingest: IngestService | None) -> None:
     """Add the auth guard and the ingest endpoint when given."""
     if auth is not None:
-        from .auth import install_auth
-
         install_auth(app, auth)
     if ingest is not None:
-        from .ingest import register_ingest
-
         register_ingest(app, ingest)

@@ -4,12 +4,12 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from typing import Any, Optional
+from typing import Any
 
 from flask import Flask, request
 
-from ..config_models import AuthConfig
-from .errors import json_error
+from bytedb_exporter.config.models import AuthConfig
+from bytedb_exporter.web.errors import json_error
 
 OPEN_PATHS = ("/metrics", "/healthz")
 
@@ -38,7 +38,7 @@ def install_auth(app: Flask, auth: AuthConfig) -> None:
     challenge = 'Basic realm="bytedb-exporter"' if auth.basic_password else 'Bearer realm="bytedb-exporter"'
 
     @app.before_request
-    def require_credentials() -> Optional[Any]:
+    def require_credentials() -> Any | None:
         if request.path in OPEN_PATHS and not auth.protect_metrics:
             return None
         if credentials_ok(request.headers.get("Authorization", ""), auth):

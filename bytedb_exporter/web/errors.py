@@ -1,8 +1,6 @@
 """Every HTTP error as JSON: {"error": ..., "detail": ...}."""
 from __future__ import annotations
 
-from typing import Tuple
-
 from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
@@ -17,7 +15,7 @@ class BadRequest(HTTPException):
         self.error = error
 
 
-def json_error(code: int, error: str, detail: str) -> Tuple[Response, int]:
+def json_error(code: int, error: str, detail: str) -> tuple[Response, int]:
     """A JSON error response."""
     return jsonify({"error": error, "detail": detail}), code
 
@@ -26,7 +24,7 @@ def register_error_handlers(app: Flask) -> None:
     """Render every HTTPException (404, 405, 400 ...) as JSON."""
 
     @app.errorhandler(HTTPException)
-    def handle(error: HTTPException) -> Tuple[Response, int]:
+    def handle(error: HTTPException) -> tuple[Response, int]:
         name = getattr(error, "error", None) or (error.name or "error").lower().replace(" ", "_")
         response, code = json_error(error.code or 500, name, error.description or "")
         for header, value in error.get_headers():

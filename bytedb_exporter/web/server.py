@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Optional
+from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -11,7 +11,7 @@ class BackgroundServer:
     """Serves a WSGI app from a daemon thread until stop()."""
 
     def __init__(self, app: Any, host: str, port: int):
-        self._server: Optional[BaseWSGIServer] = make_server(host, port, app, threaded=True)
+        self._server: BaseWSGIServer | None = make_server(host, port, app, threaded=True)
         self._thread = threading.Thread(target=self._server.serve_forever, name=f"http-{port}", daemon=True)
         self._thread.start()
         address = self._server.server_address

@@ -4,7 +4,8 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from typing import Any, Callable, Dict, Iterator, Optional
+from collections.abc import Callable, Iterator
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -12,7 +13,7 @@ log = logging.getLogger(__name__)
 class SnapshotHub:
     """Builds the live snapshot once per interval and hands the same JSON to all clients."""
 
-    def __init__(self, build: Callable[[], Dict[str, Any]], interval: float = 2.0, keepalive: float = 15.0):
+    def __init__(self, build: Callable[[], dict[str, Any]], interval: float = 2.0, keepalive: float = 15.0):
         if interval <= 0:
             raise ValueError("stream interval must be positive")
         self._build = build
@@ -20,9 +21,9 @@ class SnapshotHub:
         self.keepalive = keepalive
         self._condition = threading.Condition()
         self._sequence = 0
-        self._payload: Optional[str] = None
+        self._payload: str | None = None
         self._stop = threading.Event()
-        self._thread: Optional[threading.Thread] = None
+        self._thread: threading.Thread | None = None
         self.clients = 0
 
     def start(self) -> None:
@@ -61,7 +62,7 @@ class SnapshotHub:
         """Snapshots built so far."""
         return self._sequence
 
-    def latest(self) -> Optional[str]:
+    def latest(self) -> str | None:
         """The JSON of the newest snapshot, if any."""
         with self._condition:
             return self._payload

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Dict, List, Optional
+from typing import Any
 
-from ..coordinator_models import ClusterAlert, CoordinatorStats
-from ..coordinator_monitor import CoordinatorMonitor
-from ..history import ClusterHistory
-from ..jsonutil import iso, to_jsonable
-from ..query_models import QueryStats
-from ..query_monitor import QueryMonitor
-from ..recommendations import PERFORMING_WELL, PerformanceRecommendation
+from bytedb_exporter.cluster.coordinator import CoordinatorMonitor
+from bytedb_exporter.cluster.coordinator_models import ClusterAlert, CoordinatorStats
+from bytedb_exporter.metrics.jsonutil import iso, to_jsonable
+from bytedb_exporter.query.models import QueryStats
+from bytedb_exporter.query.monitor import QueryMonitor
+from bytedb_exporter.rules.recommendations import PERFORMING_WELL, PerformanceRecommendation
+from bytedb_exporter.web.history import ClusterHistory
 
 
 class MonitorViews:
@@ -21,17 +21,17 @@ class MonitorViews:
         self.queries = queries
         self.history = history
 
-    def cluster(self) -> Dict[str, Any]:
+    def cluster(self) -> dict[str, Any]:
         return self.coordinator.get_cluster_health().to_dict()
 
-    def workers(self) -> Dict[str, Dict[str, Any]]:
+    def workers(self) -> dict[str, dict[str, Any]]:
         return {wid: monitor.get_worker_stats().to_dict() for wid, monitor in sorted(self.coordinator.workers().items())}
 
-    def worker(self, worker_id: str) -> Optional[Dict[str, Any]]:
+    def worker(self, worker_id: str) -> dict[str, Any] | None:
         monitor = self.coordinator.workers().get(worker_id)
         return monitor.get_worker_stats().to_dict() if monitor else None
 
-    def alerts(self, alerts: Optional[List[ClusterAlert]] = None) -> List[Dict[str, Any]]:
+    def alerts(self, alerts: list[ClusterAlert] | None = None) -> list[dict[str, Any]]:
         """Active alerts (these, or the coordinator's now); a worker's alert carries its worker_id."""
         found = []
         for alert in self.coordinator.active_alerts() if alerts is None else alerts:
@@ -41,8 +41,8 @@ class MonitorViews:
             found.append(data)
         return found
 
-    def overview(self, stats: Optional[CoordinatorStats] = None,
-                 query_stats: Optional[QueryStats] = None) -> Dict[str, Any]:
+    def overview(self, stats: CoordinatorStats | None = None,
+                 query_stats: QueryStats | None = None) -> dict[str, Any]:
         """The original's overview card (from these snapshots, or fresh ones)."""
         stats = stats or self.coordinator.get_coordinator_stats()
         query_stats = query_stats or self.queries.get_query_stats()
@@ -61,7 +61,7 @@ class MonitorViews:
             "last_updated": iso(datetime.now(timezone.utc)),
         }
 
-    def queries_view(self, limit: int) -> Dict[str, Any]:
+    def queries_view(self, limit: int) -> dict[str, Any]:
         return {
             "stats": self.queries.get_query_stats().to_dict(),
             "report": self.queries.query_performance_report().to_dict(),
@@ -70,17 +70,17 @@ class MonitorViews:
             "failed": [q.to_dict() for q in self.queries.get_failed_queries(limit)],
         }
 
-    def recommendations(self, stats: Optional[CoordinatorStats] = None) -> List[Dict[str, Any]]:
+    def recommendations(self, stats: CoordinatorStats | None = None) -> list[dict[str, Any]]:
         """Coordinator advice (from these stats, or fresh ones) and query advice, each type once;
         "performing well" only when nothing else fires."""
-        found: Dict[str, PerformanceRecommendation] = {}
+        found: dict[str, PerformanceRecommendation] = {}
         report = self.queries.query_performance_report().recommendations
         for item in list(self.coordinator.recommendations(stats)) + list(report):
             if item.type != PERFORMING_WELL.type:
                 found.setdefault(item.type, item)
         return [item.to_dict() for item in (list(found.values()) or [PERFORMING_WELL])]
 
-    def performance(self) -> Dict[str, Any]:
+    def performance(self) -> dict[str, Any]:
         stats = self.coordinator.get_coordinator_stats()
         workers = {}
         for wid, monitor in sorted(self.coordinator.workers().items()):
@@ -101,7 +101,7 @@ class MonitorViews:
             "recommendations": self.recommendations(stats),
         }
 
-    def live(self) -> Dict[str, Any]:
+    def live(self) -> dict[str, Any]:
         """The stream's snapshot; also records the chart point for /api/history."""
         stats = self.coordinator.get_coordinator_stats()
         query_stats = self.queries.get_query_stats()

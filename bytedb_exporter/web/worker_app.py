@@ -1,22 +1,19 @@
 """The worker exporter: one worker's /metrics, its stats as JSON and /healthz."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Optional
-
 from flask import Flask, Response, jsonify, request
 
-from ..worker_monitor import WorkerMonitor
-from .app import install_extras
-from .errors import register_error_handlers
-from .exposition import exposition_registry, metrics_response
+from bytedb_exporter.cluster.worker import WorkerMonitor
+from bytedb_exporter.config.models import AuthConfig
+from bytedb_exporter.ingest.service import IngestService
+from bytedb_exporter.prometheus.exposition import exposition_registry
+from bytedb_exporter.web.app import install_extras
+from bytedb_exporter.web.errors import register_error_handlers
+from bytedb_exporter.web.metrics_endpoint import metrics_response
 
-if TYPE_CHECKING:
-    from ..config import AuthConfig
-    from .ingest import IngestService
 
-
-def create_worker_app(monitor: WorkerMonitor, *, auth: Optional["AuthConfig"] = None,
-                      ingest: Optional["IngestService"] = None) -> Flask:
+def create_worker_app(monitor: WorkerMonitor, *, auth: AuthConfig | None = None,
+                      ingest: IngestService | None = None) -> Flask:
     """An exporter app for one worker monitor (its own registry plus this process's metrics),
     optionally behind `auth` and with POST /api/v1/events served by `ingest`."""
     app = Flask(f"bytedb_exporter.worker.{monitor.worker_id}")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, List, Tuple
+from collections.abc import Iterator
 
 from support import require_binary
 
@@ -11,7 +11,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 
 
 @contextlib.contextmanager
-def chromium_page() -> Iterator[Tuple[object, List[str]]]:
+def chromium_page() -> Iterator[tuple[object, list[str]]]:
     """A fresh page and the list that collects its console errors and page errors."""
     executable = require_binary("chromium", "chromium")
     from playwright.sync_api import sync_playwright
@@ -20,7 +20,7 @@ def chromium_page() -> Iterator[Tuple[object, List[str]]]:
         browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            errors: List[str] = []
+            errors: list[str] = []
             page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
             page.on("pageerror", lambda error: errors.append(str(error)))
             yield page, errors

@@ -13,7 +13,6 @@ from types import ModuleType
 from typing import Any
 
 import yaml
-
 from processes import http_get
 
 

@@ -4,10 +4,17 @@ from __future__ import annotations
 import signal
 
 import pytest
-
 from browser import chromium_page
 from processes import (
-    PYTHON, descendants, free_port_block, get_json, http_get, leftovers, read_sse_events, start_process, stop_process,
+    PYTHON,
+    descendants,
+    free_port_block,
+    get_json,
+    http_get,
+    leftovers,
+    read_sse_events,
+    start_process,
+    stop_process,
     wait_for,
 )
 from support import free_port

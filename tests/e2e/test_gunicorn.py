@@ -6,7 +6,14 @@ import sys
 from pathlib import Path
 
 from processes import (
-    descendants, get_json, http_get, leftovers, read_sse_events, start_process, stop_process, wait_for,
+    descendants,
+    get_json,
+    http_get,
+    leftovers,
+    read_sse_events,
+    start_process,
+    stop_process,
+    wait_for,
 )
 from support import free_port
 

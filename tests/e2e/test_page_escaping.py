@@ -1,9 +1,10 @@
 """SQL and error text reach the page as text: a hostile query cannot inject markup."""
 from __future__ import annotations
 
-from bytedb_exporter.dashboard import Dashboard
 from browser import chromium_page
 from support import free_port
+
+from bytedb_exporter.web.dashboard import Dashboard
 
 HOSTILE_SQL = "<img src=x onerror=alert(1)>"
 HOSTILE_ERROR = "<script>alert(2)</script> near <b>"

@@ -25,7 +25,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from processes import ROOT, Process, free_port_block, http_get, http_post, start_process, stop_process, wait_for
 from prometheus_stack import PrometheusAPI, PromQLError, finite_values, load_module, prometheus_test_config
 from support import free_port, require_binary
@@ -306,7 +305,7 @@ def test_load_balance_score_matches_the_exporter(stack: Stack) -> None:
     """The recording rule's PromQL over the coordinator's worker loads = the coordinator's own score.
 
     Both come from the same coordinator scrape (one timestamp), and within one scrape every
-    collector shares one reading of each worker (bytedb_exporter.scrape), so at every evaluation
+    collector shares one reading of each worker (bytedb_exporter.metrics.scrape), so at every evaluation
     time they agree to floating point precision. Compared at 1 s steps over 20 s (about 20 scrapes).
     """
     rule = next(r for r in recording_rules() if r["record"] == "bytedb:cluster_load_balance_score")

@@ -1,11 +1,11 @@
 """Fixtures: a small monitored cluster with recorded activity and an app over it."""
 import pytest
 
-from bytedb_exporter.coordinator_monitor import CoordinatorMonitor
-from bytedb_exporter.metrics import MetricsRegistry
-from bytedb_exporter.query_monitor import QueryMonitor
-from bytedb_exporter.web import create_app
-from bytedb_exporter.worker_monitor import WorkerMonitor
+from bytedb_exporter.cluster.coordinator import CoordinatorMonitor
+from bytedb_exporter.cluster.worker import WorkerMonitor
+from bytedb_exporter.metrics.registry import MetricsRegistry
+from bytedb_exporter.query.monitor import QueryMonitor
+from bytedb_exporter.web.app import create_app
 
 
 @pytest.fixture

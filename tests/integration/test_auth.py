@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from bytedb_exporter.config import AuthConfig, parse_config
+from bytedb_exporter.config.loader import AuthConfig, parse_config
 from bytedb_exporter.serve import Service
 from bytedb_exporter.web.auth import credentials_ok
 

@@ -7,10 +7,10 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bytedb_exporter.coordinator_monitor import CoordinatorMonitor
-from bytedb_exporter.health import Thresholds
-from bytedb_exporter.metrics import MetricsRegistry
-from bytedb_exporter.worker_monitor import WorkerMonitor
+from bytedb_exporter.cluster.coordinator import CoordinatorMonitor
+from bytedb_exporter.cluster.worker import WorkerMonitor
+from bytedb_exporter.metrics.registry import MetricsRegistry
+from bytedb_exporter.rules.health import Thresholds
 
 OFFLINE_AFTER = 1.0
 

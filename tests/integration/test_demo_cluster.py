@@ -9,9 +9,10 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Iterator, List, Tuple
+from typing import Any
 
 import psutil
 import pytest
@@ -28,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 class Recorder:
     """The only fake: records every call made on it (and on the executions it hands out)."""
 
-    def __init__(self, log: List[Tuple[str, str, Tuple[Any, ...]]], name: str) -> None:
+    def __init__(self, log: list[tuple[str, str, tuple[Any, ...]]], name: str) -> None:
         self.log, self.name, self.lock = log, name, threading.Lock()
 
     def __getattr__(self, method: str) -> Any:
@@ -42,9 +43,9 @@ class Recorder:
 
 
 @pytest.fixture()
-def cluster(tmp_path: Path) -> Iterator[Tuple[DemoCluster, List[Tuple[str, str, Tuple[Any, ...]]]]]:
+def cluster(tmp_path: Path) -> Iterator[tuple[DemoCluster, list[tuple[str, str, tuple[Any, ...]]]]]:
     """A started cluster with recording monitors; closed at the end."""
-    log: List[Tuple[str, str, Tuple[Any, ...]]] = []
+    log: list[tuple[str, str, tuple[Any, ...]]] = []
     monitors = {wid: Recorder(log, wid) for wid in worker_names(3)}
     with DemoCluster(tmp_path / "data", 3, SPEC, query_monitor=Recorder(log, "queries"), worker_monitors=monitors,
                      coordinator_monitor=Recorder(log, "coordinator"), fragment_timeout=3.0,
@@ -52,7 +53,7 @@ def cluster(tmp_path: Path) -> Iterator[Tuple[DemoCluster, List[Tuple[str, str, 
         yield demo, log
 
 
-def test_workload_drives_every_hook(cluster: Tuple[DemoCluster, List[Any]]) -> None:
+def test_workload_drives_every_hook(cluster: tuple[DemoCluster, list[Any]]) -> None:
     demo, log = cluster
     results = []
     summary = run(demo, qps=500, max_queries=60, on_result=lambda q, r: results.append((q, r)), error_rate=0.1)
@@ -96,7 +97,7 @@ def test_workload_drives_every_hook(cluster: Tuple[DemoCluster, List[Any]]) -> N
     assert all(a[2] >= 0 and a[3] > 0 for _, m, a in worker_calls if m == "record_query_end" and a[1])
 
 
-def test_invalid_queries_fail_and_cluster_keeps_working(cluster: Tuple[DemoCluster, List[Any]]) -> None:
+def test_invalid_queries_fail_and_cluster_keeps_working(cluster: tuple[DemoCluster, list[Any]]) -> None:
     demo, log = cluster
     for sql in ("SELECT bonus FROM employees", "SELEC name FROM employees", "DROP TABLE employees"):
         result = demo.execute(sql)
@@ -122,7 +123,7 @@ def test_worker_answers_bad_sql_with_an_error(tmp_path: Path) -> None:
         worker.stop()
 
 
-def test_killed_worker_gives_errors_not_a_hang(cluster: Tuple[DemoCluster, List[Any]]) -> None:
+def test_killed_worker_gives_errors_not_a_hang(cluster: tuple[DemoCluster, list[Any]]) -> None:
     demo, log = cluster
     victim = demo.workers["worker-1"]
     os.kill(victim.pid, signal.SIGKILL)

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from bytedb_exporter.config import parse_config
+from bytedb_exporter.config.loader import parse_config
 from bytedb_exporter.serve import Service
 
 QUERY = [{"type": "query_start", "query_id": "q1", "sql": "SELECT * FROM t WHERE a = 1", "workers": 2, "fragments": 2},

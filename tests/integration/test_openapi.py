@@ -49,7 +49,7 @@ def test_stream_snapshot_matches_spec(app):
 
 
 def serve_mode_app():
-    from bytedb_exporter.config import parse_config
+    from bytedb_exporter.config.loader import parse_config
     from bytedb_exporter.serve import Service
 
     return Service(parse_config({"role": "coordinator", "node_id": "c",

@@ -15,11 +15,11 @@ import pytest
 import yaml
 from support import free_port
 
-from bytedb_exporter.metrics import MetricsRegistry
-from bytedb_exporter.remote import RemoteWorkerMonitor, WorkerPoller
+from bytedb_exporter.cluster.remote import RemoteWorkerMonitor, WorkerPoller
+from bytedb_exporter.cluster.worker import WorkerMonitor
+from bytedb_exporter.metrics.registry import MetricsRegistry
 from bytedb_exporter.web.server import BackgroundServer
 from bytedb_exporter.web.worker_app import create_worker_app
-from bytedb_exporter.worker_monitor import WorkerMonitor
 
 POLL_INTERVAL = 0.5
 POLL_TIMEOUT = 0.4
@@ -259,7 +259,7 @@ def test_a_hanging_worker_does_not_delay_the_others():
         assert stuck.vitals().status == "offline" and "not answering" in stuck.vitals().issues[0]
         assert good.vitals().status == "healthy"
         assert polls[0] - started < 0.3, "the first round waits for nobody"
-        gaps = [b - a for a, b in zip(polls, polls[1:])]
+        gaps = [b - a for a, b in zip(polls, polls[1:], strict=False)]
         assert len(polls) >= 7 and max(gaps) < POLL_INTERVAL + 0.2, gaps
         assert threading.active_count() < 40
     finally:

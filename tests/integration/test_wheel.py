@@ -7,8 +7,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 CHECK = """
 import sys
-from bytedb_exporter.assets import asset_dir
-from bytedb_exporter.web import create_app
+from bytedb_exporter.web.assets import asset_dir
+from bytedb_exporter.web.app import create_app
 assert str(asset_dir("templates")).startswith(sys.argv[1]), asset_dir("templates")
 client = create_app(start_stream=False).test_client()
 page = client.get("/")

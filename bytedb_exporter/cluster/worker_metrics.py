@@ -1,0 +1,61 @@
+"""The Prometheus metric families one worker exposes, labelled with its worker_id."""
+from __future__ import annotations
+
+from bytedb_exporter.cluster.sampling import ResourceSample
+from bytedb_exporter.metrics.registry import MetricsRegistry
+
+SEVERITIES = ("info", "warning", "error", "critical")
+# Per-worker histograms are most of a scrape with many workers: buckets are kept few, one per
+# factor of about 2.5-5, which is enough for histogram_quantile within a bucket.
+FRAGMENT_DURATION_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.25, 1, 2.5, 10, 30)
+NETWORK_LATENCY_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
+
+
+class WorkerMetrics:
+    """Counters, gauges and histograms of one worker, created in `registry`."""
+
+    def __init__(self, registry: MetricsRegistry, worker_id: str):
+        r, wid = registry, {"worker_id": worker_id}
+        self.queries = {status: r.counter("worker_queries_total", "Queries (fragments) finished on a worker, "
+                                          "by status (success or failed).", {**wid, "status": status})
+                        for status in ("success", "failed")}
+        self.active = r.gauge("worker_queries_active", "Queries (fragments) running on a worker.", wid)
+        self.duration = r.histogram("worker_query_duration_seconds", FRAGMENT_DURATION_BUCKETS,
+                                    "Duration of queries (fragments) on a worker.", wid)
+        self.rows = r.counter("worker_rows_processed_total", "Rows processed by a worker.", wid)
+        self.bytes = r.counter("worker_processed_bytes_total", "Bytes processed by a worker.", wid)
+        self.hits = r.counter("worker_cache_hits_total", "Cache hits on a worker.", wid)
+        self.misses = r.counter("worker_cache_misses_total", "Cache misses on a worker.", wid)
+        self.evictions = r.counter("worker_cache_evictions_total", "Cache evictions on a worker.", wid)
+        self.cache_size = r.gauge("worker_cache_size_bytes", "Size of a worker's cache.", wid)
+        self.errors = {s: r.counter("worker_errors_total", "Errors recorded by a worker, by severity.",
+                                    {**wid, "severity": s}) for s in SEVERITIES}
+        self.received = r.counter("worker_network_received_bytes_total", "Bytes a worker received.", wid)
+        self.sent = r.counter("worker_network_sent_bytes_total", "Bytes a worker sent.", wid)
+        self.requests = r.counter("worker_network_requests_total", "Network requests a worker received.", wid)
+        self.latency = r.histogram("worker_network_latency_seconds", NETWORK_LATENCY_BUCKETS,
+                                   "Network latency reported by a worker.", wid)
+        self.resources = {
+            "cpu": r.gauge("worker_cpu_usage_percent", "CPU usage of a worker's process, percent of one core "
+                           "(may exceed 100 on several cores).", wid),
+            "mem": r.gauge("worker_memory_usage_bytes", "Resident memory of a worker's process.", wid),
+            "mem_pct": r.gauge("worker_memory_usage_percent", "Resident memory of a worker's process, "
+                               "percent of the machine's total memory.", wid),
+            "disk": r.gauge("worker_disk_usage_bytes", "Used bytes on the file system of a worker's data path.", wid),
+            "disk_pct": r.gauge("worker_disk_usage_percent", "Used share of the file system of a worker's "
+                                "data path, percent.", wid),
+            "fds": r.gauge("worker_open_fds", "Open file descriptors of a worker's process.", wid),
+            "conns": r.gauge("worker_connections", "Open inet connections of a worker's process.", wid),
+            "threads": r.gauge("worker_threads", "Threads of a worker's process.", wid),
+        }
+        self.up = r.gauge("worker_process_up", "1 when the last sample of a worker's process succeeded.", wid)
+
+    def set_resources(self, sample: ResourceSample) -> None:
+        """Set the resource gauges and worker_process_up from one psutil sample."""
+        g = self.resources
+        for key, value in (("cpu", sample.cpu_percent), ("mem", sample.memory_bytes),
+                           ("mem_pct", sample.memory_percent), ("disk", sample.disk_used_bytes),
+                           ("disk_pct", sample.disk_percent), ("fds", sample.open_fds),
+                           ("conns", sample.connections), ("threads", sample.threads)):
+            g[key].set(value)
+        self.up.set(1 if sample.ok else 0)

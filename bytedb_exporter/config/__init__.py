@@ -1,0 +1,1 @@
+"""Serve-mode configuration: YAML validated into typed dataclasses."""

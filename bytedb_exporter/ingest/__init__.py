@@ -1,0 +1,1 @@
+"""Ingest events: validation at the boundary, then application to the monitors."""

@@ -1,0 +1,1 @@
+"""Metric types over prometheus_client, the registry, statistics and JSON/text export (ground floor)."""

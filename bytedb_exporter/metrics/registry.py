@@ -1,0 +1,208 @@
+"""MetricsRegistry: creates and finds ByteDB metrics in a private prometheus_client registry."""
+from __future__ import annotations
+
+import platform
+import re
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import prometheus_client
+from prometheus_client import CollectorRegistry
+
+from bytedb_exporter._version import __version__
+from bytedb_exporter.metrics.types import Counter, Gauge, Histogram, Labels, Metric, Timer
+
+# The `_created` series double the exposition and no dashboard of ours reads them.
+prometheus_client.disable_created_metrics()
+
+NAMESPACE = "bytedb"
+NAME_PATTERN = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+DEFAULT_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# The original's timer buckets (1..10000 ms), in seconds.
+TIMER_BUCKETS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+_PROMETHEUS_TYPES = {
+    "counter": prometheus_client.Counter,
+    "gauge": prometheus_client.Gauge,
+    "histogram": prometheus_client.Histogram,
+    "timer": prometheus_client.Histogram,
+}
+
+
+class MetricsRegistry:
+    """Creates and finds ByteDB metrics; each family lives in this registry's own
+    prometheus_client CollectorRegistry under the `bytedb_` namespace.
+
+    Lookups of an existing metric take no lock; creation is serialized.
+    """
+
+    def __init__(self, const_labels: Labels | None = None):
+        self.collector_registry = CollectorRegistry(auto_describe=True)
+        self._const_labels: dict[str, str] = {}
+        self._metrics: dict[tuple[str, tuple[tuple[str, str], ...]], Metric] = {}
+        self._families: dict[str, tuple[str, tuple[str, ...], Any, tuple[float, ...]]] = {}
+        self._lock = threading.Lock()
+        self._build_info()
+        if const_labels:
+            self.set_labels(**const_labels)
+
+    def _build_info(self) -> None:
+        info = prometheus_client.Info(
+            f"{NAMESPACE}_build", "Build information of the bytedb-exporter package.",
+            registry=self.collector_registry,
+        )
+        info.info({"version": __version__, "python": platform.python_version()})
+
+    def set_labels(self, **labels: str) -> None:
+        """Set labels added to every metric of this registry (before any metric exists)."""
+        for key in labels:
+            _check_name(key, "label")
+        with self._lock:
+            if self._metrics:
+                raise ValueError("set_labels must be called before the first metric is created")
+            self._const_labels = {key: str(value) for key, value in labels.items()}
+
+    def counter(self, name: str, description: str = "", labels: Labels | None = None) -> Counter:
+        """The counter `name` (a trailing `_total` is implied) with these label values."""
+        return self._get_or_create("counter", name, description, labels, ())
+
+    def gauge(self, name: str, description: str = "", labels: Labels | None = None) -> Gauge:
+        """The gauge `name` with these label values."""
+        return self._get_or_create("gauge", name, description, labels, ())
+
+    def histogram(self, name: str, buckets: Sequence[float] | None = None, description: str = "",
+                  labels: Labels | None = None) -> Histogram:
+        """The histogram `name` with these bucket upper bounds and label values."""
+        return self._get_or_create("histogram", name, description, labels, tuple(buckets or DEFAULT_BUCKETS))
+
+    def timer(self, name: str, description: str = "", labels: Labels | None = None,
+              buckets: Sequence[float] | None = None) -> Timer:
+        """The timer `name` (a histogram in seconds) with these label values."""
+        return self._get_or_create("timer", name, description, labels, tuple(buckets or TIMER_BUCKETS))
+
+    def _get_or_create(self, kind: str, name: str, description: str, labels: Labels | None,
+                       buckets: tuple[float, ...]) -> Any:
+        key = (_strip_total(name), tuple(sorted(labels.items())) if labels else ())
+        metric = self._metrics.get(key)
+        if metric is not None and metric.kind == kind:
+            return metric
+        with self._lock:
+            metric = self._metrics.get(key)
+            if metric is None:
+                metric = self._create(kind, name, description, dict(labels or {}), buckets)
+                self._metrics[key] = metric
+        if metric.kind != kind:
+            raise ValueError(f"metric {name!r} already exists as a {metric.kind}, not a {kind}")
+        return metric
+
+    def _create(self, kind: str, name: str, description: str, labels: dict[str, str],
+                buckets: tuple[float, ...]) -> Metric:
+        _check_name(name, "metric")
+        for label in labels:
+            _check_name(label, "label")
+        all_labels = {**self._const_labels, **{k: str(v) for k, v in labels.items()}}
+        label_names = tuple(sorted(all_labels))
+        family_name = _strip_total(name) if kind == "counter" else name
+        family_entry = self._families.get(family_name)
+        if family_entry is None:
+            family = self._new_family(kind, family_name, description, label_names, buckets)
+            self._families[family_name] = (kind, label_names, family, buckets)
+        else:
+            existing_kind, existing_labels, family, existing_buckets = family_entry
+            if existing_kind != kind:
+                raise ValueError(f"metric {name!r} already exists as a {existing_kind}, not a {kind}")
+            if existing_labels != label_names:
+                raise ValueError(f"metric {name!r} has labels {list(existing_labels)}, not {list(label_names)}")
+            buckets = existing_buckets
+        child = family.labels(**all_labels) if label_names else family
+        description = description or family._documentation
+        if kind in ("histogram", "timer"):
+            return (Timer if kind == "timer" else Histogram)(name, description, labels, child, buckets)
+        return (Counter if kind == "counter" else Gauge)(name, description, labels, child)
+
+    def _new_family(self, kind: str, name: str, description: str, label_names: tuple[str, ...],
+                    buckets: tuple[float, ...]) -> Any:
+        documentation = description or name.replace("_", " ").capitalize() + "."
+        options: dict[str, Any] = {"labelnames": label_names, "registry": self.collector_registry}
+        if kind in ("histogram", "timer"):
+            options["buckets"] = buckets
+        try:
+            return _PROMETHEUS_TYPES[kind](f"{NAMESPACE}_{name}", documentation, **options)
+        except ValueError as error:
+            raise ValueError(f"cannot create {kind} {name!r}: {error}") from None
+
+    def get_metric(self, name: str, labels: Labels | None = None) -> Metric | None:
+        """The metric with this name and label values, or None."""
+        return self._metrics.get((_strip_total(name), tuple(sorted(labels.items())) if labels else ()))
+
+    def get_all_metrics(self) -> list[Metric]:
+        """Every metric created in this registry, in creation order."""
+        return list(self._metrics.values())
+
+    def register_collector(self, collector: Any) -> None:
+        """Add a custom prometheus_client collector (computed at scrape time)."""
+        self.collector_registry.register(collector)
+
+    def reset(self) -> None:
+        """Forget every metric; wrappers still held elsewhere stop being exported."""
+        with self._lock:
+            for _, _, family, _ in self._families.values():
+                self.collector_registry.unregister(family)
+            self._metrics = {}
+            self._families = {}
+
+
+def _strip_total(name: str) -> str:
+    return name[: -len("_total")] if name.endswith("_total") else name
+
+
+def _check_name(name: str, what: str) -> None:
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or name.startswith("__"):
+        raise ValueError(f"invalid {what} name {name!r}: use letters, digits and underscores, not starting with a digit")
+
+
+_default_registry: MetricsRegistry | None = None
+_default_lock = threading.Lock()
+
+
+def default_registry() -> MetricsRegistry:
+    """The process-wide registry used by the module-level functions."""
+    global _default_registry
+    if _default_registry is None:
+        with _default_lock:
+            if _default_registry is None:
+                _default_registry = MetricsRegistry()
+    return _default_registry
+
+
+def counter(name: str, description: str = "", labels: Labels | None = None) -> Counter:
+    """A counter in the default registry."""
+    return default_registry().counter(name, description, labels)
+
+
+def gauge(name: str, description: str = "", labels: Labels | None = None) -> Gauge:
+    """A gauge in the default registry."""
+    return default_registry().gauge(name, description, labels)
+
+
+def histogram(name: str, buckets: Sequence[float] | None = None, description: str = "",
+              labels: Labels | None = None) -> Histogram:
+    """A histogram in the default registry."""
+    return default_registry().histogram(name, buckets, description, labels)
+
+
+def timer(name: str, description: str = "", labels: Labels | None = None) -> Timer:
+    """A timer in the default registry."""
+    return default_registry().timer(name, description, labels)
+
+
+def get_metric(name: str, labels: Labels | None = None) -> Metric | None:
+    """A metric of the default registry, or None."""
+    return default_registry().get_metric(name, labels)
+
+
+def get_all_metrics() -> list[Metric]:
+    """Every metric of the default registry."""
+    return default_registry().get_all_metrics()

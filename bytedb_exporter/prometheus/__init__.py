@@ -1,0 +1,1 @@
+"""Exposition: the registries an exporter serves merged at scrape time, and extra collectors."""

@@ -1,0 +1,1 @@
+"""Query lifecycle monitoring: executions, the aggregating monitor, snapshots, reports, SQL text."""

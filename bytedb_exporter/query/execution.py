@@ -1,0 +1,165 @@
+"""One monitored query: phase timings and facts set while it runs, finished once."""
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from bytedb_exporter.metrics.jsonutil import as_seconds
+from bytedb_exporter.query.models import QueryMetrics
+from bytedb_exporter.query.sqltext import classify_sql
+
+if TYPE_CHECKING:
+    from bytedb_exporter.query.monitor import QueryMonitor
+
+PHASES = ("planning", "execution", "aggregation", "coordination")
+_STARTED = {phase: f"_{phase}_started" for phase in PHASES}  # the slot holding a running phase's start
+
+
+class QueryExecution:
+    """One query being monitored; its phase timings belong to it alone (safe across threads)."""
+
+    __slots__ = (
+        "_monitor", "query_id", "sql", "query_type", "start_timestamp", "_started", *_STARTED.values(),
+        "phase_seconds", "workers_used", "fragments_executed", "rows_processed", "bytes_transferred",
+        "cache_hit_rate", "optimization_applied", "original_cost", "optimized_cost", "error_message",
+        "network_latency", "result",
+    )
+
+    def __init__(self, monitor: QueryMonitor, query_id: str, sql: str):
+        self._monitor = monitor
+        self.query_id = query_id
+        self.sql = sql
+        self.query_type: str | None = None
+        self.start_timestamp = time.time()
+        self._started = time.perf_counter()
+        self._planning_started = self._execution_started = None
+        self._aggregation_started = self._coordination_started = None
+        self.phase_seconds: dict[str, float] = {}
+        self.workers_used = self.fragments_executed = self.rows_processed = self.bytes_transferred = 0
+        self.cache_hit_rate: float | None = None
+        self.optimization_applied = False
+        self.original_cost = self.optimized_cost = self.network_latency = 0.0
+        self.error_message = ""
+        self.result: QueryMetrics | None = None
+
+    def set_query_type(self, query_type: str) -> None:
+        """SELECT, SELECT_AGGREGATE, ...; types outside QUERY_TYPES are labelled OTHER in Prometheus."""
+        self.query_type = query_type
+
+    def start_phase(self, name: str) -> None:
+        """Start timing a phase (planning, execution, aggregation or coordination)."""
+        if name not in PHASES:
+            raise ValueError(f"unknown phase {name!r}; expected one of {', '.join(PHASES)}")
+        setattr(self, _STARTED[name], time.perf_counter())
+
+    def end_phase(self, name: str) -> None:
+        """Stop timing a phase; a phase run several times adds up."""
+        ended = time.perf_counter()
+        if name not in PHASES:
+            raise ValueError(f"unknown phase {name!r}; expected one of {', '.join(PHASES)}")
+        self._add_phase(name, getattr(self, _STARTED[name]), ended)
+        setattr(self, _STARTED[name], None)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[QueryExecution]:
+        """`with execution.phase("planning"):` times the block."""
+        self.start_phase(name)
+        try:
+            yield self
+        finally:
+            self.end_phase(name)
+
+    # The named phase methods are on the hot path of every query: no validation, no lookups.
+    def start_planning(self) -> None:
+        self._planning_started = time.perf_counter()
+
+    def end_planning(self) -> None:
+        self._add_phase("planning", self._planning_started, time.perf_counter())
+        self._planning_started = None
+
+    def start_execution(self) -> None:
+        self._execution_started = time.perf_counter()
+
+    def end_execution(self) -> None:
+        self._add_phase("execution", self._execution_started, time.perf_counter())
+        self._execution_started = None
+
+    def start_aggregation(self) -> None:
+        self._aggregation_started = time.perf_counter()
+
+    def end_aggregation(self) -> None:
+        self._add_phase("aggregation", self._aggregation_started, time.perf_counter())
+        self._aggregation_started = None
+
+    def start_coordination(self) -> None:
+        self._coordination_started = time.perf_counter()
+
+    def end_coordination(self) -> None:
+        self._add_phase("coordination", self._coordination_started, time.perf_counter())
+        self._coordination_started = None
+
+    def _add_phase(self, name: str, started: float | None, ended: float) -> None:
+        if started is None:
+            raise RuntimeError(f"phase {name!r} was not started")
+        seconds = self.phase_seconds
+        seconds[name] = seconds.get(name, 0.0) + ended - started
+
+    def set_worker_info(self, workers_used: int, fragments_executed: int) -> None:
+        self.workers_used = int(workers_used)
+        self.fragments_executed = int(fragments_executed)
+
+    def set_data_info(self, rows_processed: int, bytes_transferred: int) -> None:
+        self.rows_processed = int(rows_processed)
+        self.bytes_transferred = int(bytes_transferred)
+
+    def set_optimization_info(self, applied: bool, original_cost: float, optimized_cost: float) -> None:
+        self.optimization_applied = bool(applied)
+        self.original_cost = float(original_cost)
+        self.optimized_cost = float(optimized_cost)
+
+    def set_cache_info(self, hit_rate_percent: float) -> None:
+        """Cache hit rate of this query in percent (0..100)."""
+        if not 0 <= hit_rate_percent <= 100:
+            raise ValueError(f"cache hit rate must be 0..100 percent, got {hit_rate_percent}")
+        self.cache_hit_rate = float(hit_rate_percent)
+
+    def set_network_latency(self, latency: float | timedelta) -> None:
+        """Network latency of this query (seconds or timedelta)."""
+        self.network_latency = as_seconds(latency)
+
+    def set_coordination_overhead(self, overhead: float | timedelta) -> None:
+        """Coordination overhead measured elsewhere (seconds or timedelta)."""
+        self.phase_seconds["coordination"] = as_seconds(overhead)
+
+    def set_error(self, error: BaseException | str) -> None:
+        """Mark the query failed with this error."""
+        self.error_message = str(error) or type(error).__name__
+
+    def finish(self, total_seconds: float | None = None) -> QueryMetrics:
+        """Stop the clock, record everything and return the query's metrics (only once).
+
+        `total_seconds` gives a duration the node measured itself (e.g. an ingested event):
+        the query is then taken to have started that long before now.
+        """
+        total = time.perf_counter() - self._started
+        if total_seconds is not None:
+            if total_seconds < 0:
+                raise ValueError(f"total_seconds must not be negative, got {total_seconds}")
+            self.start_timestamp = time.time() - total_seconds
+            total = total_seconds
+        if self.result is not None:
+            raise RuntimeError(f"query {self.query_id!r} already finished")
+        original, optimized = self.original_cost, self.optimized_cost
+        applied = self.optimization_applied
+        self.result = QueryMetrics(
+            self.query_id, self.sql, self.query_type or classify_sql(self.sql), self.start_timestamp, total,
+            self.phase_seconds, self.workers_used, self.fragments_executed, self.rows_processed,
+            self.bytes_transferred, self.cache_hit_rate, applied, original, optimized,
+            100.0 * (original - optimized) / original if applied and original > 0 else 0.0,
+            self.error_message, self.network_latency,
+        )
+        self._monitor._record(self.result)
+        return self.result

@@ -1,0 +1,230 @@
+"""Query lifecycle monitoring: one QueryExecution per query, aggregated by a QueryMonitor."""
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any, NamedTuple
+
+from bytedb_exporter.metrics.registry import TIMER_BUCKETS, MetricsRegistry
+from bytedb_exporter.metrics.stats import SlidingWindowCounter, percent
+from bytedb_exporter.metrics.types import Counter, Histogram, merge_cumulative, summarize_buckets
+from bytedb_exporter.query.execution import PHASES, QueryExecution
+from bytedb_exporter.query.models import QueryMetrics, QueryStats, TopQueryInfo
+from bytedb_exporter.query.report import QueryPerformanceReport, build_report
+from bytedb_exporter.query.sqltext import QUERY_TYPES, label_for_query_type, normalize_sql
+
+# The original's 10 ms..30 s, plus 1 and 5 ms so that cache hits and small queries get real quantiles.
+DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+ROWS_BUCKETS = (1, 10, 100, 1_000, 10_000, 100_000, 1_000_000)
+BYTES_BUCKETS = tuple(float(1024 * 4 ** i) for i in range(9)) + (100.0 * 1024 * 1024,)
+COST_REDUCTION_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)
+FRAGMENT_BUCKETS = (1, 2, 3, 5, 8, 10, 20, 50)
+WORKER_BUCKETS = (1, 2, 3, 4, 5, 8, 10, 15, 20)
+RATIO_BUCKETS = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
+
+
+class TypeSeries(NamedTuple):
+    """The series one query type writes: finished queries by status, and their durations."""
+
+    succeeded: Counter
+    failed: Counter
+    duration: Histogram
+
+
+class QueryMonitor:
+    """Records every query's lifecycle into Prometheus metrics and bounded histories."""
+
+    def __init__(self, registry: MetricsRegistry | None = None, history_size: int = 1000,
+                 failed_history_size: int = 200, top_queries_size: int = 500, window_seconds: float = 60.0):
+        if min(history_size, failed_history_size, top_queries_size) < 1:
+            raise ValueError("history sizes must be at least 1")
+        self.registry = registry or MetricsRegistry()
+        self._lock = threading.Lock()
+        self._recent: deque[QueryMetrics] = deque(maxlen=history_size)
+        self._failed: deque[QueryMetrics] = deque(maxlen=failed_history_size)
+        self._top: OrderedDict[str, TopQueryInfo] = OrderedDict()
+        self._top_size = top_queries_size
+        self._window = SlidingWindowCounter(window_seconds)
+        self._listeners: list[Callable[[QueryMetrics], None]] = []
+        self._create_metrics()
+
+    def _create_metrics(self) -> None:
+        r = self.registry
+        self._active = r.gauge("queries_active", "Queries started and not yet finished.")
+        self._by_type: dict[str, TypeSeries] = {}
+        for query_type in QUERY_TYPES:
+            self._by_type[query_type] = TypeSeries(
+                r.counter("queries_total", "Queries finished, by query type and status (success or failed).",
+                          {"query_type": query_type, "status": "success"}),
+                r.counter("queries_total", labels={"query_type": query_type, "status": "failed"}),
+                r.histogram("query_duration_seconds", DURATION_BUCKETS, "End-to-end query duration.",
+                            {"query_type": query_type}),
+            )
+        self._phase_histograms = {
+            phase: r.histogram("query_phase_duration_seconds", TIMER_BUCKETS,
+                               "Time spent in one phase of a query (planning, execution, aggregation, coordination).",
+                               {"phase": phase})
+            for phase in PHASES
+        }
+        self._network_latency = r.histogram("query_network_latency_seconds", TIMER_BUCKETS,
+                                            "Network latency reported for a query.")
+        self._rows = r.histogram("query_rows_processed", ROWS_BUCKETS, "Rows processed per query.")
+        self._bytes = r.histogram("query_transferred_bytes", BYTES_BUCKETS, "Bytes transferred per query.")
+        self._workers = r.histogram("query_workers", WORKER_BUCKETS, "Workers used per query.")
+        self._fragments = r.histogram("query_fragments", FRAGMENT_BUCKETS, "Fragments executed per query.")
+        self._optimizations = r.counter("query_optimizations_total", "Queries whose plan the optimizer improved.")
+        self._cost_reduction = r.histogram("query_cost_reduction_ratio", COST_REDUCTION_BUCKETS,
+                                           "Optimizer cost reduction per optimized query, 0..1.")
+        self._cache_hit = r.histogram("query_cache_hit_ratio", RATIO_BUCKETS,
+                                      "Cache hit ratio reported per query, 0..1.")
+
+    def start_query_monitoring(self, query_id: str, sql: str) -> QueryExecution:
+        """Begin monitoring a query; call `finish()` on the result when it ends."""
+        self._active.inc()
+        return QueryExecution(self, query_id, sql)
+
+    @contextlib.contextmanager
+    def monitor_query(self, query_id: str, sql: str) -> Iterator[QueryExecution]:
+        """`with monitor.monitor_query(id, sql) as ex:` finishes on exit; an exception becomes the error."""
+        execution = self.start_query_monitoring(query_id, sql)
+        try:
+            yield execution
+        except BaseException as error:
+            execution.set_error(error)
+            raise
+        finally:
+            if execution.result is None:
+                execution.finish()
+
+    def add_listener(self, listener: Callable[[QueryMetrics], None]) -> None:
+        """Call `listener(metrics)` for every query that finishes from now on."""
+        with self._lock:
+            self._listeners = self._listeners + [listener]
+
+    def remove_listener(self, listener: Callable[[QueryMetrics], None]) -> None:
+        with self._lock:
+            self._listeners = [item for item in self._listeners if item != listener]
+
+    def _record(self, metrics: QueryMetrics) -> None:
+        series = self._by_type.get(metrics.query_type) or self._by_type[label_for_query_type(metrics.query_type)]
+        failed = bool(metrics.error_message)
+        (series.failed if failed else series.succeeded).inc()
+        series.duration.observe(metrics.total_seconds)
+        self._active.dec()
+        phase_histograms = self._phase_histograms
+        for phase, seconds in metrics.phase_seconds.items():
+            phase_histograms[phase].observe(seconds)
+        if metrics.network_latency_seconds:
+            self._network_latency.observe(metrics.network_latency_seconds)
+        self._rows.observe(metrics.rows_processed)
+        self._bytes.observe(metrics.bytes_transferred)
+        if metrics.workers_used:
+            self._workers.observe(metrics.workers_used)
+        if metrics.fragments_executed:
+            self._fragments.observe(metrics.fragments_executed)
+        if metrics.optimization_applied:
+            self._optimizations.inc()
+            self._cost_reduction.observe(metrics.cost_reduction / 100.0)
+        if metrics.cache_hit_rate is not None:
+            self._cache_hit.observe(metrics.cache_hit_rate / 100.0)
+        key = normalize_sql(metrics.sql)
+        with self._lock:
+            if failed:
+                self._failed.append(metrics)
+            self._window.add()
+            self._recent.append(metrics)
+            self._update_top(key, metrics)
+            listeners = self._listeners
+        for listener in listeners:
+            listener(metrics)
+
+    def _update_top(self, key: str, metrics: QueryMetrics) -> None:
+        info = self._top.get(key)
+        if info is None:
+            info = self._top[key] = TopQueryInfo(sql=key)
+            if len(self._top) > self._top_size:
+                self._top.popitem(last=False)
+        else:
+            self._top.move_to_end(key)
+        info.execution_count += 1
+        info.total_seconds += metrics.total_seconds
+        info.total_rows_processed += metrics.rows_processed
+        info.failed_count += bool(metrics.error_message)
+        info.last_timestamp = metrics.start_timestamp + metrics.total_seconds
+
+    def get_query_stats(self) -> QueryStats:
+        """Totals since start (read from the Prometheus series: one source of truth), throughput
+        over the sliding window."""
+        series = self._by_type.values()
+        failed = int(sum(s.failed.get() for s in series))
+        total = int(sum(s.succeeded.get() for s in series)) + failed
+        duration_sum = sum(s.duration.total() for s in series)
+        optimized = int(self._optimizations.get())
+        reduction_sum = self._cost_reduction.total() * 100.0
+        with self._lock:
+            qps = self._window.rate()
+        return QueryStats(
+            total_queries=total,
+            successful_queries=total - failed,
+            failed_queries=failed,
+            optimized_queries=optimized,
+            active_queries=int(self._active.get()),
+            average_response_time=timedelta(seconds=duration_sum / total if total else 0.0),
+            throughput_qps=qps,
+            optimization_rate_percent=percent(optimized, total),
+            average_cost_reduction_percent=reduction_sum / optimized if optimized else 0.0,
+            error_rate_percent=percent(failed, total),
+            window_seconds=self._window.window,
+        )
+
+    def get_recent_queries(self, limit: int = 20) -> list[QueryMetrics]:
+        """The latest finished queries, newest first."""
+        with self._lock:
+            return list(self._recent)[::-1][:max(limit, 0)]
+
+    def get_failed_queries(self, limit: int = 20) -> list[QueryMetrics]:
+        """The latest failed queries with their errors, newest first."""
+        with self._lock:
+            return list(self._failed)[::-1][:max(limit, 0)]
+
+    def get_top_queries(self, limit: int = 10) -> list[TopQueryInfo]:
+        """Normalized SQL texts ordered by total time spent, largest first."""
+        with self._lock:
+            infos = [TopQueryInfo(**vars(info)) for info in self._top.values()]
+        infos.sort(key=lambda info: info.total_seconds, reverse=True)
+        return infos[:max(limit, 0)]
+
+    def duration_buckets(self) -> list[tuple[float, float]]:
+        """Cumulative (bound, count) buckets of end-to-end duration (seconds) over all query types."""
+        return merge_cumulative([s.duration for s in self._by_type.values()])
+
+    def duration_stats(self) -> dict[str, Any]:
+        """HistogramStats of end-to-end duration (seconds) over all query types."""
+        return summarize_buckets(self.duration_buckets(), sum(s.duration.total() for s in self._by_type.values()))
+
+    def phase_stats(self) -> dict[str, dict[str, Any]]:
+        """HistogramStats (seconds) of each phase."""
+        return {phase: histogram.get_stats() for phase, histogram in self._phase_histograms.items()}
+
+    def distribution_stats(self) -> dict[str, dict[str, Any]]:
+        """HistogramStats of duration (seconds), rows and bytes per query."""
+        return {
+            "duration_distribution": self.duration_stats(),
+            "rows_distribution": self._rows.get_stats(),
+            "bytes_distribution": self._bytes.get_stats(),
+        }
+
+    def cost_reduction_stats(self) -> dict[str, Any]:
+        """HistogramStats of the cost reduction ratio of optimized queries."""
+        return self._cost_reduction.get_stats()
+
+    def cache_hit_stats(self) -> dict[str, Any]:
+        """HistogramStats of the per-query cache hit ratio."""
+        return self._cache_hit.get_stats()
+
+    def query_performance_report(self) -> QueryPerformanceReport:
+        """Timing breakdown, distributions, optimization impact and recommendations."""
+        return build_report(self)

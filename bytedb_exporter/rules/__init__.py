@@ -1,0 +1,1 @@
+"""Pure health, alert and recommendation rules over plain numbers and configured Thresholds."""

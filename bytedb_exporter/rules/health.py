@@ -1,0 +1,194 @@
+"""Pure health, load and alert rules over plain numbers (thresholds of the original)."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from bytedb_exporter.metrics.stats import coefficient_of_variation, percent
+
+GIB = 1024 ** 3
+WORKER_STATES: tuple[str, ...] = ("healthy", "degraded", "unhealthy", "offline")
+CLUSTER_STATES: tuple[str, ...] = ("healthy", "degraded", "critical")
+# Every alert type with its fixed severity; worker alerts first, then cluster alerts.
+ALERT_SEVERITIES: dict[str, str] = {
+    "high_cpu": "warning",
+    "high_memory": "warning",
+    "low_cache_hit_rate": "info",
+    "high_failure_rate": "critical",
+    "cluster_degraded": "warning",
+    "cluster_critical": "critical",
+    "workers_offline": "warning",
+    "poor_load_balance": "warning",
+}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Health and alert limits; the defaults are the original's."""
+
+    degraded_cpu_percent: float = 90.0
+    degraded_memory_bytes: float = 8 * GIB
+    unhealthy_cpu_percent: float = 95.0
+    unhealthy_memory_bytes: float = 12 * GIB
+    offline_after_seconds: float = 30.0
+    critical_error_window_seconds: float = 300.0
+    alert_cpu_percent: float = 85.0
+    alert_memory_percent: float = 80.0
+    alert_cache_hit_percent: float = 50.0
+    alert_cache_min_lookups: int = 100
+    alert_success_percent: float = 95.0
+    alert_min_queries: int = 10
+    cluster_healthy_ratio: float = 0.8
+    cluster_degraded_ratio: float = 0.5
+    poor_load_balance_score: float = 70.0
+
+    def __post_init__(self) -> None:
+        if self.unhealthy_cpu_percent < self.degraded_cpu_percent:
+            raise ValueError("unhealthy_cpu_percent must not be below degraded_cpu_percent")
+        if self.unhealthy_memory_bytes < self.degraded_memory_bytes:
+            raise ValueError("unhealthy_memory_bytes must not be below degraded_memory_bytes")
+        if self.offline_after_seconds <= 0:
+            raise ValueError("offline_after_seconds must be positive")
+        if not 0 <= self.cluster_degraded_ratio <= self.cluster_healthy_ratio <= 1:
+            raise ValueError("need 0 <= cluster_degraded_ratio <= cluster_healthy_ratio <= 1")
+
+
+DEFAULT_THRESHOLDS = Thresholds()
+
+
+@dataclass(frozen=True)
+class AlertFinding:
+    """One alert rule that fired: type, severity and a message for people."""
+
+    type: str
+    severity: str
+    message: str
+
+
+def worker_health(cpu_percent: float, memory_bytes: float, seconds_since_heartbeat: float,
+                  recent_critical_errors: int = 0, process_status: str = "ok",
+                  thresholds: Thresholds = DEFAULT_THRESHOLDS) -> tuple[str, list[str]]:
+    """(status, issues): offline, then unhealthy, then degraded, else healthy."""
+    t = thresholds
+    if seconds_since_heartbeat > t.offline_after_seconds:
+        return "offline", [f"no heartbeat or activity for {seconds_since_heartbeat:.0f} s "
+                           f"(limit {t.offline_after_seconds:.0f} s)"]
+    unhealthy: list[str] = []
+    degraded: list[str] = []
+    if process_status == "process_gone":
+        unhealthy.append("monitored process is gone")
+    elif process_status == "access_denied":
+        degraded.append("access to the monitored process was denied")
+    if cpu_percent > t.unhealthy_cpu_percent:
+        unhealthy.append(f"CPU usage {cpu_percent:.1f}% above {t.unhealthy_cpu_percent:.0f}%")
+    elif cpu_percent > t.degraded_cpu_percent:
+        degraded.append(f"CPU usage {cpu_percent:.1f}% above {t.degraded_cpu_percent:.0f}%")
+    if memory_bytes > t.unhealthy_memory_bytes:
+        unhealthy.append(f"memory {memory_bytes / GIB:.1f} GiB above {t.unhealthy_memory_bytes / GIB:.1f} GiB")
+    elif memory_bytes > t.degraded_memory_bytes:
+        degraded.append(f"memory {memory_bytes / GIB:.1f} GiB above {t.degraded_memory_bytes / GIB:.1f} GiB")
+    if recent_critical_errors:
+        degraded.append(f"{recent_critical_errors} critical error(s) in the last "
+                        f"{t.critical_error_window_seconds:.0f} s")
+    if unhealthy:
+        return "unhealthy", unhealthy + degraded
+    return ("degraded", degraded) if degraded else ("healthy", [])
+
+
+def cluster_health_status(counts: Mapping[str, int],
+                          thresholds: Thresholds = DEFAULT_THRESHOLDS) -> tuple[str, list[str]]:
+    """(status, issues) from workers per state: >= 80 % healthy, >= 50 % degraded, else critical."""
+    total = sum(counts.get(state, 0) for state in WORKER_STATES)
+    if total == 0:
+        return "critical", ["no workers registered"]
+    healthy = counts.get("healthy", 0)
+    ratio = healthy / total
+    issues: list[str] = []
+    if ratio < 1:
+        issues.append(f"{percent(healthy, total):.0f}% of workers healthy ({healthy}/{total})")
+    offline = counts.get("offline", 0)
+    if offline:
+        issues.append(f"{offline} worker(s) offline")
+    if ratio >= thresholds.cluster_healthy_ratio:
+        return "healthy", issues
+    if ratio >= thresholds.cluster_degraded_ratio:
+        return "degraded", issues
+    return "critical", issues
+
+
+def count_states(statuses: Sequence[str]) -> dict[str, int]:
+    """Workers per state, every state present."""
+    counts = {state: 0 for state in WORKER_STATES}
+    for status in statuses:
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+def worker_load(cpu_percent: float, memory_percent: float, active_queries: int) -> float:
+    """(cpu % + memory % + 10 x active queries) / 3."""
+    return (cpu_percent + memory_percent + 10.0 * active_queries) / 3.0
+
+
+def load_balance_score(loads: Sequence[float]) -> float:
+    """100 - 100 x CV (population stddev / mean), clamped to 0..100; 100 for < 2 workers or zero load."""
+    return max(0.0, min(100.0, 100.0 - 100.0 * coefficient_of_variation(list(loads))))
+
+
+def load_variance(loads: Sequence[float]) -> float:
+    """Population variance of the loads; 0 for none."""
+    if not loads:
+        return 0.0
+    mean = sum(loads) / len(loads)
+    return sum((load - mean) ** 2 for load in loads) / len(loads)
+
+
+def _finding(kind: str, message: str) -> AlertFinding:
+    return AlertFinding(kind, ALERT_SEVERITIES[kind], message)
+
+
+def worker_alerts(cpu_percent: float, memory_percent: float, cache_hits: int, cache_misses: int,
+                  total_queries: int, successful_queries: int,
+                  thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[AlertFinding]:
+    """high_cpu, high_memory, low_cache_hit_rate and high_failure_rate, when they fire."""
+    t = thresholds
+    found: list[AlertFinding] = []
+    if cpu_percent > t.alert_cpu_percent:
+        found.append(_finding("high_cpu", f"CPU usage is {cpu_percent:.1f}% (above {t.alert_cpu_percent:.0f}%)"))
+    if memory_percent > t.alert_memory_percent:
+        found.append(_finding("high_memory",
+                              f"Memory usage is {memory_percent:.1f}% (above {t.alert_memory_percent:.0f}%)"))
+    lookups = cache_hits + cache_misses
+    hit_rate = percent(cache_hits, lookups)
+    if lookups > t.alert_cache_min_lookups and hit_rate < t.alert_cache_hit_percent:
+        found.append(_finding("low_cache_hit_rate", f"Cache hit rate is {hit_rate:.1f}% over {lookups} lookups "
+                                                    f"(below {t.alert_cache_hit_percent:.0f}%)"))
+    success = percent(successful_queries, total_queries)
+    if total_queries > t.alert_min_queries and success < t.alert_success_percent:
+        found.append(_finding("high_failure_rate", f"Query success rate is {success:.1f}% over {total_queries} "
+                                                   f"queries (below {t.alert_success_percent:.0f}%)"))
+    return found
+
+
+def cluster_alerts(status: str, offline_workers: Sequence[str], score: float, online_workers: int,
+                   thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[AlertFinding]:
+    """cluster_degraded/critical, workers_offline and poor_load_balance (>= 2 online workers)."""
+    found: list[AlertFinding] = []
+    if status in ("degraded", "critical"):
+        found.append(_finding(f"cluster_{status}", f"Cluster health is {status}"))
+    if offline_workers:
+        found.append(_finding("workers_offline", f"{len(offline_workers)} worker(s) offline: "
+                                                 + ", ".join(sorted(offline_workers))))
+    if online_workers >= 2 and score < thresholds.poor_load_balance_score:
+        found.append(_finding("poor_load_balance", f"Load balance score is {score:.0f} "
+                                                   f"(below {thresholds.poor_load_balance_score:.0f})"))
+    return found
+
+
+def cluster_utilization(cpu_percents: Sequence[float]) -> float:
+    """Mean CPU usage of the online workers in percent; 0 without any."""
+    return sum(cpu_percents) / len(cpu_percents) if cpu_percents else 0.0
+
+
+def optional_percent(part: float, whole: float) -> float | None:
+    """part / whole x 100, or None when whole is 0 (nothing measured)."""
+    return 100.0 * part / whole if whole else None

@@ -1,0 +1,190 @@
+import threading
+from datetime import timedelta
+
+import pytest
+from prometheus_client import Counter as RawCounter
+from prometheus_client.parser import text_string_to_metric_families
+
+from bytedb_exporter.metrics import registry as metrics_module
+from bytedb_exporter.metrics.export import MetricsExporter
+from bytedb_exporter.metrics.registry import MetricsRegistry
+from bytedb_exporter.metrics.types import Timer
+
+
+@pytest.fixture
+def registry():
+    return MetricsRegistry()
+
+
+def families(registry):
+    text = MetricsExporter(registry).export_prometheus_metrics()
+    return {family.name: family for family in text_string_to_metric_families(text)}
+
+
+def test_counter_inc_add_get(registry):
+    counter = registry.counter("queries_total", "Queries.")
+    counter.inc()
+    counter.add(5)
+    assert counter.get() == 6
+    with pytest.raises(ValueError):
+        counter.add(-1)
+    assert counter.get() == 6
+
+
+def test_counter_is_prometheus_counter_with_total_suffix(registry):
+    registry.counter("queries", "Queries.").inc(3)
+    family = families(registry)["bytedb_queries"]
+    assert family.type == "counter"
+    assert [(s.name, s.value) for s in family.samples] == [("bytedb_queries_total", 3.0)]
+
+
+def test_same_name_returns_same_object_other_type_raises(registry):
+    assert registry.counter("x_total") is registry.counter("x")
+    assert registry.gauge("g") is registry.gauge("g")
+    with pytest.raises(ValueError, match="already exists as a counter"):
+        registry.gauge("x")
+    with pytest.raises(ValueError, match="already exists as a gauge"):
+        registry.histogram("g")
+
+
+@pytest.mark.parametrize("name", ["", "1abc", "has-dash", "sp ace", "__reserved"])
+def test_invalid_names_raise(registry, name):
+    with pytest.raises(ValueError, match="invalid metric name"):
+        registry.counter(name)
+
+
+def test_invalid_label_name_raises(registry):
+    with pytest.raises(ValueError, match="invalid label name"):
+        registry.gauge("g", labels={"bad-label": "x"})
+
+
+def test_gauge_set_add_get(registry):
+    gauge = registry.gauge("cpu_usage_percent", labels={"worker_id": "w1"})
+    gauge.set(75.5)
+    gauge.add(5)
+    gauge.add(-0.5)
+    assert gauge.get() == 80.0
+
+
+def test_labelled_children_do_not_overwrite_each_other(registry):
+    registry.gauge("cpu_usage_percent", labels={"worker_id": "w1"}).set(10)
+    registry.gauge("cpu_usage_percent", labels={"worker_id": "w2"}).set(20)
+    samples = {s.labels["worker_id"]: s.value for s in families(registry)["bytedb_cpu_usage_percent"].samples}
+    assert samples == {"w1": 10, "w2": 20}
+    with pytest.raises(ValueError, match="has labels"):
+        registry.gauge("cpu_usage_percent", labels={"node": "n1"})
+
+
+def test_set_labels_apply_to_every_metric_and_only_before_the_first(registry):
+    registry.set_labels(component="coordinator")
+    registry.counter("queries").inc()
+    sample = families(registry)["bytedb_queries"].samples[0]
+    assert sample.labels == {"component": "coordinator"}
+    with pytest.raises(ValueError):
+        registry.set_labels(component="worker")
+
+
+def test_histogram_stats_and_quantiles(registry):
+    histogram = registry.histogram("response_time_seconds", [0.01, 0.05, 0.1, 0.5, 1])
+    for value in (0.005, 0.02, 0.03, 0.07, 0.2, 0.3, 0.4, 0.6, 0.8, 2.0):
+        histogram.observe(value)
+    stats = histogram.get_stats()
+    assert stats["count"] == 10
+    assert stats["sum"] == pytest.approx(4.425)
+    assert stats["mean"] == pytest.approx(0.4425)
+    assert stats["buckets"] == {"0.01": 1, "0.05": 3, "0.1": 4, "0.5": 7, "1.0": 9, "+Inf": 10}
+    # rank 5 falls into (0.1, 0.5] holding ranks 5..7: 0.1 + 0.4 * (5 - 4) / 3
+    assert histogram.quantile(0.5) == pytest.approx(0.1 + 0.4 / 3)
+    assert stats["p99"] == 1.0  # rank 9.9 is in +Inf: the highest finite bound
+    assert stats["p50"] == pytest.approx(histogram.quantile(0.5))
+
+
+def test_empty_histogram_stats(registry):
+    stats = registry.histogram("h").get_stats()
+    assert stats["count"] == 0 and stats["mean"] == 0 and stats["p95"] is None
+
+
+def test_timer_time_function_returns_timedelta(registry):
+    timer = registry.timer("op_seconds")
+    elapsed = timer.time(lambda: sum(range(10_000)))
+    assert isinstance(elapsed, timedelta) and elapsed > timedelta(0)
+    assert timer.get_stats()["count"] == 1
+    assert timer.get_stats()["sum"] == pytest.approx(elapsed.total_seconds(), abs=1e-6)  # timedelta keeps microseconds
+
+
+def test_timer_context_manager_decorator_and_handles(registry):
+    timer = registry.timer("op_seconds")
+    with timer.time():
+        pass
+
+    @timer.time()
+    def work(x):
+        return x * 2
+
+    assert work(2) == 4 and work(3) == 6
+    handle = timer.start()
+    handle.stop()
+    with pytest.raises(RuntimeError):
+        handle.stop()
+    assert timer.get_stats()["count"] == 4
+    assert isinstance(timer, Timer) and timer.unit == "seconds"
+
+
+def test_concurrent_timings_never_share_state(registry):
+    timer = registry.timer("op_seconds")
+    import time
+
+    handles = [timer.start() for _ in range(8)]
+    time.sleep(0.02)
+    first = handles[0].stop()
+    time.sleep(0.02)
+    rest = [h.stop() for h in handles[1:]]
+    assert all(r > first for r in rest)
+    assert timer.get_stats()["count"] == 8
+
+
+def test_concurrent_increments_are_exact(registry):
+    counter = registry.counter("hits")
+    histogram = registry.histogram("sizes", [1, 10])
+
+    def work():
+        for _ in range(10_000):
+            registry.counter("hits").inc()
+            histogram.observe(5)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert counter.get() == 80_000
+    assert histogram.get_stats()["count"] == 80_000
+
+
+def test_get_metric_get_all_and_reset(registry):
+    counter = registry.counter("a_total")
+    gauge = registry.gauge("b", labels={"worker_id": "w1"})
+    assert registry.get_metric("a_total") is counter
+    assert registry.get_metric("a") is counter
+    assert registry.get_metric("b", {"worker_id": "w1"}) is gauge
+    assert registry.get_metric("missing") is None
+    assert registry.get_all_metrics() == [counter, gauge]
+    registry.reset()
+    assert registry.get_all_metrics() == []
+    assert "bytedb_a" not in families(registry)
+    assert registry.counter("a").get() == 0
+
+
+def test_module_level_functions_use_the_default_registry():
+    counter = metrics_module.counter("module_level_test_total")
+    counter.inc()
+    assert metrics_module.get_metric("module_level_test_total") is counter
+    assert counter in metrics_module.get_all_metrics()
+    assert metrics_module.default_registry().get_metric("module_level_test") is counter
+    assert isinstance(metrics_module.timer("module_level_timer"), Timer)
+
+
+def test_wrapper_inc_is_the_prometheus_method_itself(registry):
+    raw = RawCounter("raw", "Raw.", registry=None)
+    counter = registry.counter("hits")
+    assert counter.inc.__func__ is raw.inc.__func__
