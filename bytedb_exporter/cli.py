@@ -31,7 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bytedb-exporter", description="Monitoring for ByteDB clusters.")
     parser.add_argument("--debug", action="store_true", help="log at DEBUG level")
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run a real SQL workload on a sharded SQLite cluster with the live dashboard")
+    demo = commands.add_parser("demo",
+                               help="run a real SQL workload on a sharded SQLite cluster with the live dashboard")
     demo.add_argument("--port", type=int, default=8091, help="dashboard port (default 8091)")
     demo.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
     demo.add_argument("--workers", type=worker_count, default=3, help="worker processes (default 3)")

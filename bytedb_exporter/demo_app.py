@@ -1,6 +1,7 @@
 """`bytedb-exporter demo`: a real SQL workload on a sharded SQLite cluster, monitored live."""
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import tempfile
@@ -86,7 +87,7 @@ class Demo:
         else:
             self.dashboard.start_stream()
         for client in range(options.concurrency):
-            self._spawn(f"bytedb-demo-client-{client}", lambda seed=client: self._run_workload(seed))
+            self._spawn(f"bytedb-demo-client-{client}", functools.partial(self._run_workload, client))
         self._spawn("bytedb-demo-heartbeat", self._heartbeats)
 
     def _spawn(self, name: str, target: Callable[[], None]) -> None:

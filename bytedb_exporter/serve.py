@@ -95,9 +95,12 @@ class Service:
         def pushed_worker(worker_id: str) -> WorkerMonitor:
             found = coordinator.workers().get(worker_id)
             if found is None:
-                found = WorkerMonitor(worker_id, registry, c.thresholds, data_path=None, error_history=c.error_history)
-                coordinator.register_worker(worker_id, found)
+                pushed = WorkerMonitor(worker_id, registry, c.thresholds, data_path=None, error_history=c.error_history)
+                coordinator.register_worker(worker_id, pushed)
                 log.info("worker %s: first event ingested, now monitored", worker_id)
+                return pushed
+            if not isinstance(found, WorkerMonitor):  # validation refuses events of polled workers before this
+                raise TypeError(f"worker {worker_id!r} is polled ({type(found).__name__}), not monitored from events")
             return found
 
         applier = EventApplier(pushed_worker, queries, coordinator,

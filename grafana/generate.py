@@ -252,7 +252,8 @@ def cluster_overview() -> Dashboard:
 def query_performance() -> Dashboard:
     t = '{query_type=~"$query_type"}'
     failed_by_type = (
-        'sum by (query_type) (rate(bytedb_queries_total{query_type=~"$query_type", status="failed"}[$__rate_interval]))\n  /\n'
+        'sum by (query_type) (rate(bytedb_queries_total{query_type=~"$query_type", status="failed"}[$__rate_interval]))'
+        '\n  /\n'
         'sum by (query_type) (rate(bytedb_queries_total{query_type=~"$query_type"}[$__rate_interval]))'
     )
     panels = [
@@ -294,9 +295,12 @@ def query_performance() -> Dashboard:
         timeseries("Query cache hit ratio",
                    q(mean("bytedb_query_cache_hit_ratio"), "mean per query"),
                    *quantiles("bytedb_query_cache_hit_ratio", qs=(0.5,), legend_prefix="per query "),
-                   q('(sum(max by (worker_id) (rate(bytedb_worker_cache_hits_total[$__rate_interval]))) or vector(0))\n  /\n'
-                     '(\n  (sum(max by (worker_id) (rate(bytedb_worker_cache_hits_total[$__rate_interval]))) or vector(0))\n'
-                     '  + (sum(max by (worker_id) (rate(bytedb_worker_cache_misses_total[$__rate_interval]))) or vector(0))\n)',
+                   q('(sum(max by (worker_id) (rate(bytedb_worker_cache_hits_total[$__rate_interval]))) or vector(0))'
+                     '\n  /\n'
+                     '(\n  (sum(max by (worker_id) (rate(bytedb_worker_cache_hits_total[$__rate_interval])))'
+                     ' or vector(0))\n'
+                     '  + (sum(max by (worker_id) (rate(bytedb_worker_cache_misses_total[$__rate_interval])))'
+                     ' or vector(0))\n)',
                      "worker cache lookups"),
                    unit="percentunit", min=0, max=1, width=12),
         row("Optimizer"),
@@ -320,7 +324,8 @@ def query_performance() -> Dashboard:
                    q("sum(bytedb_coordinator_queries_active)", "active"), unit="reqps"),
         timeseries("Planning and aggregation (p95)",
                    *quantiles("bytedb_coordinator_planning_duration_seconds", qs=(0.95,), legend_prefix="planning "),
-                   *quantiles("bytedb_coordinator_aggregation_duration_seconds", qs=(0.95,), legend_prefix="aggregation "),
+                   *quantiles("bytedb_coordinator_aggregation_duration_seconds", qs=(0.95,),
+                              legend_prefix="aggregation "),
                    unit="s"),
         timeseries("Coordinator fragments and workers per query (mean)",
                    q(mean("bytedb_coordinator_query_fragments"), "fragments"),
@@ -430,8 +435,9 @@ def _panel_json(panel: Panel, panel_id: int, grid: dict[str, int]) -> dict[str, 
     if panel.kind == "row":
         return {"type": "row", "id": panel_id, "title": panel.title, "collapsed": False,
                 "gridPos": grid, "panels": []}
+    color_mode = "thresholds" if panel.kind in ("stat", "gauge") else "palette-classic"
     defaults: dict[str, Any] = {"unit": panel.unit, "thresholds": _thresholds(panel.thresholds),
-                                "color": {"mode": "thresholds" if panel.kind in ("stat", "gauge") else "palette-classic"}}
+                                "color": {"mode": color_mode}}
     if panel.min is not None:
         defaults["min"] = panel.min
     if panel.max is not None:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, TypedDict
 
 from bytedb_exporter.cluster.collectors import ClusterCollector
 from bytedb_exporter.cluster.coordinator_models import (
@@ -44,6 +44,35 @@ log = logging.getLogger(__name__)
 AlertKey = tuple[str, str, str, str, str]  # id, type, severity, message, component
 
 
+class _RunningSums(TypedDict):
+    """What the coordinator adds up itself: timed queries and their durations, coordination overhead (seconds)."""
+
+    timed: int
+    duration: float
+    overhead: float
+
+
+class _SeriesSums(TypedDict):
+    """Counts and sums read back from the coordinator's own series."""
+
+    started: int
+    fragments: float
+    workers: float
+    ended: int
+    failed: int
+    planning: float
+    plannings: int
+    aggregation: float
+    aggregations: int
+    applied: int
+    skipped: int
+    reduction: float
+
+
+class _Sums(_RunningSums, _SeriesSums):
+    """Both, as get_coordinator_stats reads them."""
+
+
 @dataclass(frozen=True)
 class ClusterView:
     """Registered workers' vitals and what follows from them, at one moment."""
@@ -74,7 +103,7 @@ class CoordinatorMonitor:
         self._lock = threading.Lock()
         self._workers: dict[str, WorkerSource] = {}
         self._running: dict[str, float] = {}
-        self._sums = {"timed": 0, "duration": 0.0, "overhead": 0.0}
+        self._sums: _RunningSums = {"timed": 0, "duration": 0.0, "overhead": 0.0}
         self._alert_since: dict[str, datetime] = {}
         self._acknowledged: set[str] = set()
         self._create_metrics()
@@ -232,8 +261,8 @@ class CoordinatorMonitor:
         view = view or self.cluster_view()
         stats = {wid: monitor.get_worker_stats() for wid, monitor in self.workers().items()}
         with self._lock:
-            s, running = dict(self._sums), len(self._running)
-        s.update(self._series_sums())
+            running_sums, running = self._sums.copy(), len(self._running)
+        s: _Sums = {**running_sums, **self._series_sums()}
         online = [stats[wid] for wid in view.online_loads if wid in stats]
         timed = {wid: st.query_stats.total_queries - st.query_stats.unmatched_ends for wid, st in stats.items()}
         weight = sum(timed.values())
@@ -279,7 +308,7 @@ class CoordinatorMonitor:
             active_alerts=self.active_alerts(view),
         )
 
-    def _series_sums(self) -> dict[str, float]:
+    def _series_sums(self) -> _SeriesSums:
         """Counts and sums read back from the coordinator's own series."""
         fragments, planning, aggregation = self._m_fragments, self._m_planning, self._m_aggregation
         applied, skipped = (int(self._m_optimizations[r].get()) for r in ("applied", "skipped"))

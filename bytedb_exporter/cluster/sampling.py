@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -106,7 +107,10 @@ class ProcessSampler:
                 self._cpu = (cpu, time.monotonic())
             rss = process.memory_info().rss
             threads = process.num_threads()
-            fds = process.num_fds() if hasattr(process, "num_fds") else process.num_handles()
+            if sys.platform == "win32":
+                fds = process.num_handles()
+            else:
+                fds = process.num_fds()
             io = _io_counters(process)
         connections = len(process.net_connections(kind="inet"))
         return ResourceSample(

@@ -5,7 +5,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 from urllib.parse import urlsplit
 
 from bytedb_exporter.config.models import AuthConfig, Limits, ProcessConfig, RemoteWorker
@@ -24,7 +24,8 @@ class Section:
         if data is not None and not isinstance(data, dict):
             problems.append(f"{path or 'top level'}: expected a mapping, got {_kind(data)}")
         self.data: dict[str, Any] = data if isinstance(data, dict) else {}
-        self.path, self.problems, self.known = path, problems, set()
+        self.path, self.problems = path, problems
+        self.known: set[str] = set()
 
     def key(self, name: str) -> str:
         return f"{self.path}.{name}" if self.path else name
@@ -33,7 +34,7 @@ class Section:
         self.known.add(name)
         return self.data.get(name) is not None
 
-    def get(self, name: str, kind: type, default: Any = None, check: Callable[[Any], bool] | None = None,
+    def get(self, name: str, kind: type, default: Any = None, check: Callable[[Any], object] | None = None,
             expect: str = "") -> Any:
         """The value, or the default when absent; a wrong type or failed check is noted."""
         self.known.add(name)
@@ -44,14 +45,14 @@ class Section:
         ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value, ok = float(value), True
-        if kind is str and ok and not value.strip():
+        if kind is str and ok and isinstance(value, str) and not value.strip():
             ok = False
         if not ok or (check is not None and not check(value)):
             self.problems.append(f"{self.key(name)}: expected {expect}, got {value!r}")
             return default
         return value
 
-    def required(self, name: str, kind: type, check: Callable[[Any], bool], expect: str, missing: str) -> Any:
+    def required(self, name: str, kind: type, check: Callable[[Any], object], expect: str, missing: str) -> Any:
         """Like get without a default; an absent key is noted as missing."""
         value = self.get(name, kind, None, check, expect)
         if value is None and not self.has(name):
@@ -61,7 +62,13 @@ class Section:
     def positive(self, name: str, default: float) -> float:
         return self.get(name, float, default, lambda v: v > 0, "a positive number")
 
-    def count(self, name: str, default: int, low: int = 1, high: int = 10 ** 9) -> int:
+    @overload
+    def count(self, name: str, default: int, low: int = 1, high: int = 10 ** 9) -> int: ...
+
+    @overload
+    def count(self, name: str, default: None, low: int = 1, high: int = 10 ** 9) -> int | None: ...
+
+    def count(self, name: str, default: int | None, low: int = 1, high: int = 10 ** 9) -> int | None:
         return self.get(name, int, default, lambda v: low <= v <= high, f"an integer from {low} to {high}")
 
     def section(self, name: str) -> Section:

@@ -23,7 +23,8 @@ def table_rows(paths: Sequence[Path]) -> list[dict[str, int]]:
     return counts
 
 
-_EQP = re.compile(r"^(SCAN|SEARCH) (\w+)(?: AS \w+)?(?: USING (COVERING )?(?:INDEX (\w+)|(INTEGER PRIMARY KEY)|PRIMARY KEY))?"
+_EQP = re.compile(r"^(SCAN|SEARCH) (\w+)(?: AS \w+)?"
+                  r"(?: USING (COVERING )?(?:INDEX (\w+)|(INTEGER PRIMARY KEY)|PRIMARY KEY))?"
                   r"(?: \((.*)\))?")
 TABLE_REF = re.compile(r"\b(" + "|".join(TABLES) + r")\b(?:\s+(?:as\s+)?(?!join\b|on\b|inner\b|where\b|left\b|group\b"
                         r"|order\b|limit\b|cross\b)(\w+))?", re.I)
@@ -84,7 +85,7 @@ class Catalog:
         for detail in self.explain(sql):
             m = _EQP.match(detail)
             table = aliases.get(m.group(2).lower()) if m else None
-            if table in rows:
+            if m is not None and table in rows:
                 n = float(max(rows[table], 1))
                 cond = m.group(6) or ""
                 if m.group(1) == "SCAN":

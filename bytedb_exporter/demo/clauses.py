@@ -96,6 +96,8 @@ def aggregates_in(text: str) -> list[str]:
 def select_item(text: str) -> tuple[str, str]:
     """Expression and output column name of one select-list item."""
     m = re.match(r"^(.*?)(?:\s+as\s+(\w+|\"[^\"]+\"))?$", text, re.I | re.S)
+    if m is None:
+        raise ValueError(f"not a select-list item: {text!r}")
     expr, alias = m.group(1).strip(), m.group(2)
     if alias:
         return expr, alias.strip('"')
@@ -108,6 +110,8 @@ def order_terms(text: str) -> list[tuple[str, str]]:
     terms = []
     for term in split_top(text):
         m = re.match(r"^(.*?)(\s+(?:asc|desc))?(\s+nulls\s+(?:first|last))?$", term, re.I | re.S)
+        if m is None:
+            raise ValueError(f"not an ORDER BY term: {term!r}")
         terms.append((m.group(1).strip(), ((m.group(2) or "") + (m.group(3) or "")).upper()))
     return terms
 

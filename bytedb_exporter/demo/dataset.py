@@ -13,7 +13,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-Row = tuple[object, ...]
+Row = tuple[int | float | str, ...]
 SCHEMA = {
     "departments": "CREATE TABLE departments (id INTEGER PRIMARY KEY, name TEXT NOT NULL, budget INTEGER NOT NULL)",
     "employees": "CREATE TABLE employees (id INTEGER PRIMARY KEY, name TEXT NOT NULL, department_id INTEGER NOT NULL,"
@@ -69,18 +69,18 @@ def schema_ddl(tables: Iterable[str] = TABLES) -> tuple[list[str], list[str]]:
 def generate_rows(spec: DatasetSpec) -> dict[str, list[Row]]:
     """All rows of every table, deterministic for a given spec."""
     rng = random.Random(spec.seed)
-    departments = [
+    departments: list[Row] = [
         (i, DEPARTMENT_NAMES[(i - 1) % len(DEPARTMENT_NAMES)] + ("" if i <= len(DEPARTMENT_NAMES) else f" {i}"),
          rng.randrange(200_000, 5_000_000, 1_000))
         for i in range(1, spec.departments + 1)
     ]
-    employees = []
+    employees: list[Row] = []
     for i in range(1, spec.employees + 1):
         dept = rng.randint(1, spec.departments)
         salary = 30_000 + 2_500 * dept + rng.randrange(0, 120_000, 100)
         hired = (HIRE_START + timedelta(days=rng.randrange(0, 5_000))).isoformat()
         employees.append((i, f"{rng.choice(FIRST)} {rng.choice(LAST)}", dept, salary, hired, rng.choice(CITIES)))
-    sales = []
+    sales: list[Row] = []
     randint, choice, random_ = rng.randint, rng.choice, rng.random
     for i in range(1, spec.sales + 1):
         sold = SALES_START + timedelta(days=randint(0, 1_000))

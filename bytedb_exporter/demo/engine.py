@@ -21,6 +21,7 @@ from bytedb_exporter.demo.planner import PlanError, QueryPlan, classify, plan_qu
 from bytedb_exporter.demo.worker_process import FragmentAnswer, WorkerProcess, encode_request
 
 logger = logging.getLogger(__name__)
+DEFAULT_SPEC = DatasetSpec()
 
 
 @dataclass
@@ -106,7 +107,7 @@ def _hook(obj: Any, name: str, *args: Any, **kwargs: Any) -> Any:
 class DemoCluster:
     """A coordinator plus one worker process per shard of the demo data set."""
 
-    def __init__(self, data_dir: Path, workers: int = 3, spec: DatasetSpec = DatasetSpec(),
+    def __init__(self, data_dir: Path, workers: int = 3, spec: DatasetSpec = DEFAULT_SPEC,
                  query_monitor: Any = None, worker_monitors: Mapping[str, Any] | None = None,
                  coordinator_monitor: Any = None, fragment_timeout: float = 10.0,
                  result_cache_bytes: int = 2 * 1024 * 1024, result_cache_ttl: float = 10.0,
@@ -205,7 +206,8 @@ class DemoCluster:
         if plan is None:
             _hook(coord, "record_query_start", qid, 0, 0)
             return self._finish(ex, result, started)
-        stats.strategy, stats.original_cost, stats.optimized_cost = plan.strategy, plan.original_cost, plan.optimized_cost
+        stats.strategy, stats.original_cost, stats.optimized_cost = (plan.strategy, plan.original_cost,
+                                                                     plan.optimized_cost)
         stats.optimization_applied = plan.optimization_applied
         stats.fragments, stats.workers_used = len(plan.fragments), len(plan.shards)
         _hook(ex, "set_optimization_info", plan.optimization_applied, plan.original_cost, plan.optimized_cost)

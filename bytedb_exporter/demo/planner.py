@@ -75,7 +75,8 @@ def target_shards(sql: str, clauses: dict[str, str], shards: int) -> tuple[int, 
             m = _EQ.match(conjunct.strip())
             if not m:
                 continue
-            alias, column, value = (m.group(1), m.group(2), m.group(3)) if m.group(3) else (m.group(5), m.group(6), m.group(4))
+            alias, column, value = ((m.group(1), m.group(2), m.group(3)) if m.group(3)
+                                    else (m.group(5), m.group(6), m.group(4)))
             owners = [refs[alias.lower()]] if alias and alias.lower() in refs else sorted(sharded)
             if len(owners) == 1 and SHARDED_TABLES.get(owners[0]) == column.lower():
                 return (shard_of(int(value), shards),)

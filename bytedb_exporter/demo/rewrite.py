@@ -50,7 +50,8 @@ def pushdown(c: dict[str, str]) -> tuple[str, str]:
     fragment = head + ", ".join(f"{e} AS {col}" for e, col in cols) + f" FROM {c['from']}"
     fragment += f" WHERE {c['where']}" if c.get("where") else ""
     tail = f" ORDER BY {', '.join(order)}" if order else ""
-    merge = head + ", ".join(f"{col} AS {_quote(n)}" for (_, n), (_, col) in zip(items, cols, strict=False)) + " FROM partial" + tail
+    merge = (head + ", ".join(f"{col} AS {_quote(n)}" for (_, n), (_, col) in zip(items, cols, strict=False))
+             + " FROM partial" + tail)
     if limit is not None:
         fragment += tail + f" LIMIT {limit + offset}"
         merge += f" LIMIT {limit} OFFSET {offset}"
@@ -71,6 +72,8 @@ def partial_aggregate(c: dict[str, str]) -> tuple[str, str]:
     partials, merged = [], []
     for i, (key, call) in enumerate(aggs.items()):
         m = re.match(r"^(\w+)\((.*)\)$", key, re.S)
+        if m is None:
+            raise ValueError(f"not an aggregate call: {call!r}")
         func, arg = m.group(1), call[call.index("(") + 1:-1].strip()
         if re.match(r"^distinct\b", arg, re.I):
             raise Unsupported("DISTINCT aggregates")

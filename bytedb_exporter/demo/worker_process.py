@@ -13,8 +13,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from bytedb_exporter.demo.cache import LRUCache, normalize_sql
 
@@ -129,6 +130,13 @@ def worker_main(db_path: str, conn: Connection, parent_pid: int,
         conn.close()
 
 
+@runtime_checkable
+class _ProcessContext(Protocol):
+    """A multiprocessing context with its own Process class (typeshed leaves it off BaseContext)."""
+
+    Process: type[BaseProcess]
+
+
 class WorkerProcess:
     """Coordinator-side handle of one worker child process."""
 
@@ -140,15 +148,18 @@ class WorkerProcess:
         self.cache_bytes = cache_bytes
         self.cache_ttl = cache_ttl
         self._ctx = multiprocessing.get_context(start_method)
-        self._process: multiprocessing.process.BaseProcess | None = None
+        self._process: BaseProcess | None = None
         self._conn: Connection | None = None
         self._lock = threading.Lock()
         self._seq = 0
 
     def start(self) -> None:
         """Launch the child process."""
-        parent_conn, child_conn = self._ctx.Pipe(duplex=True)
-        self._process = self._ctx.Process(
+        ctx = self._ctx
+        if not isinstance(ctx, _ProcessContext):  # every concrete context (spawn, fork, forkserver) has one
+            raise TypeError(f"multiprocessing context {ctx!r} has no Process class")
+        parent_conn, child_conn = ctx.Pipe(duplex=True)
+        self._process = ctx.Process(
             target=worker_main, name=f"bytedb-demo-{self.worker_id}", daemon=True,
             args=(str(self.db_path), child_conn, os.getpid(), self.cache_bytes, self.cache_ttl))
         self._process.start()

@@ -225,9 +225,9 @@ def validate_batch(raw_events: Sequence[Any], ctx: IngestContext) -> tuple[list[
             if not isinstance(raw, dict):
                 raise Invalid(f"expected an object, got {type(raw).__name__}")
             kind = raw.get("type")
-            fields = EVENT_FIELDS.get(kind) if isinstance(kind, str) else None
-            if fields is None:
+            if not isinstance(kind, str) or kind not in EVENT_FIELDS:
                 raise Invalid(f"type: expected one of {', '.join(QUERY_EVENTS + WORKER_EVENTS)}, got {_short(kind)}")
+            fields = EVENT_FIELDS[kind]
             allowed = set(fields) | {"type"} | ({"worker_id"} if kind in WORKER_FIELDS else set())
             unknown = sorted(set(raw) - allowed)
             if unknown:

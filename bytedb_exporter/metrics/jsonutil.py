@@ -4,7 +4,19 @@ from __future__ import annotations
 import dataclasses
 import math
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, overload
+
+
+@overload
+def iso(moment: datetime) -> str: ...
+
+
+@overload
+def iso(moment: None) -> None: ...
+
+
+@overload
+def iso(moment: datetime | None) -> str | None: ...
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -160,7 +160,8 @@ def _strip_total(name: str) -> str:
 
 def _check_name(name: str, what: str) -> None:
     if not isinstance(name, str) or not NAME_PATTERN.match(name) or name.startswith("__"):
-        raise ValueError(f"invalid {what} name {name!r}: use letters, digits and underscores, not starting with a digit")
+        raise ValueError(f"invalid {what} name {name!r}: "
+                         "use letters, digits and underscores, not starting with a digit")
 
 
 _default_registry: MetricsRegistry | None = None

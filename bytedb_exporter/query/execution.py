@@ -35,8 +35,10 @@ class QueryExecution:
         self.query_type: str | None = None
         self.start_timestamp = time.time()
         self._started = time.perf_counter()
-        self._planning_started = self._execution_started = None
-        self._aggregation_started = self._coordination_started = None
+        self._planning_started: float | None = None
+        self._execution_started: float | None = None
+        self._aggregation_started: float | None = None
+        self._coordination_started: float | None = None
         self.phase_seconds: dict[str, float] = {}
         self.workers_used = self.fragments_executed = self.rows_processed = self.bytes_transferred = 0
         self.cache_hit_rate: float | None = None

@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-QUERY_TYPES = ("SELECT", "SELECT_AGGREGATE", "SELECT_JOIN", "SELECT_JOIN_AGGREGATE", "INSERT", "UPDATE", "DELETE", "DDL", "OTHER")
+QUERY_TYPES = ("SELECT", "SELECT_AGGREGATE", "SELECT_JOIN", "SELECT_JOIN_AGGREGATE",
+               "INSERT", "UPDATE", "DELETE", "DDL", "OTHER")
 """The fixed set of `query_type` label values; anything else is counted as OTHER."""
 
 _STRING = re.compile(r"'(?:[^']|'')*'")

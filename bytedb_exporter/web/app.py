@@ -5,6 +5,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from prometheus_client import CollectorRegistry
 
 from bytedb_exporter.cluster.coordinator import CoordinatorMonitor
@@ -50,14 +51,14 @@ def create_app(coordinator: CoordinatorMonitor | None = None, queries: QueryMoni
                ingest: IngestService | None = None) -> Flask:
     """A dashboard app over these monitors (new ones sharing one registry when not given),
     optionally behind `auth` and with POST /api/v1/events served by `ingest`."""
-    if coordinator is None and queries is None:
-        registry = MetricsRegistry()
-        coordinator, queries = CoordinatorMonitor(registry), QueryMonitor(registry)
-    coordinator = coordinator or CoordinatorMonitor(queries.registry)
-    queries = queries or QueryMonitor(coordinator.registry)
+    if coordinator is None:
+        coordinator = CoordinatorMonitor(queries.registry if queries is not None else MetricsRegistry())
+    if queries is None:
+        queries = QueryMonitor(coordinator.registry)
     app = Flask("bytedb_exporter", template_folder=str(asset_dir("templates")),
                 static_folder=str(asset_dir("static")))
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.sort_keys = False  # keep the documents' key order
     history = ClusterHistory(span_seconds=history_minutes * 60, interval_seconds=stream_interval)
     views = MonitorViews(coordinator, queries, history)
     hub = SnapshotHub(views.live, stream_interval, keepalive)

@@ -11,11 +11,15 @@ class BackgroundServer:
     """Serves a WSGI app from a daemon thread until stop()."""
 
     def __init__(self, app: Any, host: str, port: int):
-        self._server: BaseWSGIServer | None = make_server(host, port, app, threaded=True)
-        self._thread = threading.Thread(target=self._server.serve_forever, name=f"http-{port}", daemon=True)
+        server = make_server(host, port, app, threaded=True)
+        bound_host, bound_port = server.server_address[:2]
+        if not isinstance(bound_host, str):  # a bound AF_INET/AF_INET6 socket reports its host as text
+            server.server_close()
+            raise TypeError(f"expected a text host in the server address, got {bound_host!r}")
+        self.url = f"http://{bound_host}:{bound_port}"
+        self._server: BaseWSGIServer | None = server
+        self._thread = threading.Thread(target=server.serve_forever, name=f"http-{port}", daemon=True)
         self._thread.start()
-        address = self._server.server_address
-        self.url = f"http://{address[0]}:{address[1]}"
 
     def stop(self) -> None:
         """Stop serving and close the socket."""

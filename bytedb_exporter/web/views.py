@@ -25,7 +25,8 @@ class MonitorViews:
         return self.coordinator.get_cluster_health().to_dict()
 
     def workers(self) -> dict[str, dict[str, Any]]:
-        return {wid: monitor.get_worker_stats().to_dict() for wid, monitor in sorted(self.coordinator.workers().items())}
+        return {wid: monitor.get_worker_stats().to_dict()
+                for wid, monitor in sorted(self.coordinator.workers().items())}
 
     def worker(self, worker_id: str) -> dict[str, Any] | None:
         monitor = self.coordinator.workers().get(worker_id)

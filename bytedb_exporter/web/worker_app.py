@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, Response, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 
 from bytedb_exporter.cluster.worker import WorkerMonitor
 from bytedb_exporter.config.models import AuthConfig
@@ -17,7 +18,8 @@ def create_worker_app(monitor: WorkerMonitor, *, auth: AuthConfig | None = None,
     """An exporter app for one worker monitor (its own registry plus this process's metrics),
     optionally behind `auth` and with POST /api/v1/events served by `ingest`."""
     app = Flask(f"bytedb_exporter.worker.{monitor.worker_id}")
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.sort_keys = False  # keep the documents' key order
     exposition = exposition_registry(lambda: [monitor.registry.collector_registry])
     app.extensions["bytedb_worker"] = monitor
     register_error_handlers(app)

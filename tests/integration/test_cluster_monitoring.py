@@ -117,10 +117,13 @@ def test_stopped_worker_goes_offline_in_json_and_metrics(running_cluster):
         assert metrics[("bytedb_worker_queries_total", (("status", "success"), *label))] == q["successful_queries"]
         assert metrics[("bytedb_worker_rows_processed_total", label)] == q["rows_processed"]
         assert metrics[("bytedb_worker_cache_hits_total", label)] == data["cache_stats"]["cache_hits"]
-        assert metrics[("bytedb_worker_network_received_bytes_total", label)] == data["network_stats"]["bytes_received"]
+        assert (metrics[("bytedb_worker_network_received_bytes_total", label)]
+                == data["network_stats"]["bytes_received"])
         assert metrics[("bytedb_worker_query_duration_seconds_count", label)] == q["total_queries"]
-        assert metrics[("bytedb_worker_load", label)] == pytest.approx(stats["resource_distribution"]["worker_loads"][wid])
-        assert metrics[("bytedb_worker_cpu_usage_percent", label)] == data["resource_utilization"]["cpu_usage_percent"]
+        assert (metrics[("bytedb_worker_load", label)]
+                == pytest.approx(stats["resource_distribution"]["worker_loads"][wid]))
+        assert (metrics[("bytedb_worker_cpu_usage_percent", label)]
+                == data["resource_utilization"]["cpu_usage_percent"])
         assert metrics[("bytedb_worker_process_up", label)] == 1
         assert data["resource_utilization"]["memory_usage_mb"] > 0
         assert metrics[("bytedb_worker_heartbeat_age_seconds", label)] == pytest.approx(

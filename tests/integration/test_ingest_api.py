@@ -104,7 +104,8 @@ def test_too_large_bodies_get_413_and_change_nothing(coordinator):
     many = [{"type": "heartbeat", "worker_id": "w"}] * 21
     response = post(client, many)
     assert response.status_code == 413 and response.get_json()["error"] == "too_many_events"
-    chunked = client.post("/api/v1/events", headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+    chunked = client.post("/api/v1/events",
+                          headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
                           environ_overrides={"wsgi.input": io.BytesIO(json.dumps(big).encode()),
                                              "wsgi.input_terminated": True})
     assert chunked.status_code == 413

@@ -136,7 +136,8 @@ def cluster(tmp_path):
             workers.append({"id": wid, "url": cluster.urls[wid]})
         cluster.start_exporter("coordinator", {
             "role": "coordinator", "node_id": "coordinator", "listen": {"port": free_port()}, "workers": workers,
-            "poll": {"interval_seconds": POLL_INTERVAL, "timeout_seconds": POLL_TIMEOUT}, "stream_interval_seconds": 0.5})
+            "poll": {"interval_seconds": POLL_INTERVAL, "timeout_seconds": POLL_TIMEOUT},
+            "stream_interval_seconds": 0.5})
         yield cluster
     finally:
         cluster.stop()
@@ -187,7 +188,8 @@ def test_coordinator_follows_workers_through_failure_and_recovery(cluster):
     assert health["healthy_workers"] == 2
     wait_for(lambda: metrics_show(cluster, "degraded", "worker-2", "unhealthy"), 2)
     assert get(cluster.urls["worker-2"], "/api/worker")["resource_utilization"]["process_status"] == "process_gone"
-    assert sample_value(get(cluster.urls["worker-2"], "/metrics"), "bytedb_worker_process_up", worker_id="worker-2") == 0
+    assert sample_value(get(cluster.urls["worker-2"], "/metrics"), "bytedb_worker_process_up",
+                        worker_id="worker-2") == 0
 
     # Then its exporter dies: offline within two poll intervals (plus scheduling slack).
     cluster.exporters["worker-2"].kill()
@@ -202,7 +204,8 @@ def test_coordinator_follows_workers_through_failure_and_recovery(cluster):
 
     # Both come back: healthy again, in JSON and in /metrics.
     cluster.start_node("worker-2")
-    cluster.start_exporter("worker-2", cluster.worker_config("worker-2", int(cluster.urls["worker-2"].rsplit(":", 1)[1])))
+    cluster.start_exporter("worker-2",
+                           cluster.worker_config("worker-2", int(cluster.urls["worker-2"].rsplit(":", 1)[1])))
     wait_for(lambda: cluster_is(cluster, "healthy", **healthy), 30)
     text, _ = wait_for(lambda: metrics_show(cluster, "healthy", "worker-2", "healthy"), 5)
     assert sample_value(text, "bytedb_remote_worker_up", worker_id="worker-2") == 1.0
@@ -280,7 +283,8 @@ def test_gunicorn_serves_the_config_and_stops_on_sigterm(tmp_path):
         port = free_port()
         config = tmp_path / "w.yml"
         config.write_text(yaml.safe_dump(cluster.worker_config("w", port)))
-        server = subprocess.Popen([str(gunicorn), "-c", "python:bytedb_exporter.gunicorn_conf", "bytedb_exporter.wsgi:app"],
+        server = subprocess.Popen([str(gunicorn), "-c", "python:bytedb_exporter.gunicorn_conf",
+                                   "bytedb_exporter.wsgi:app"],
                                   env={**os.environ, "BYTEDB_EXPORTER_CONFIG": str(config)}, cwd=tmp_path,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cluster.processes.append(server)

@@ -24,8 +24,11 @@ class FakeClock:
         return self.now
 
 
+OK_SAMPLE = ResourceSample(status="ok")
+
+
 class FakeSampler:
-    def __init__(self, sample=ResourceSample(status="ok")):
+    def __init__(self, sample=OK_SAMPLE):
         self.next = sample
         self.calls = 0
 

@@ -57,17 +57,23 @@ def test_example_files_are_valid(name, tmp_path):
     ({**WORKER, "listen": "0.0.0.0:9101"}, "listen: expected a mapping, got str"),
     ({**WORKER, "listen": {"host": ""}}, "listen.host: expected a string, got ''"),
     ({**WORKER, "thresholds": {"offline_after_secs": 3}}, "thresholds.offline_after_secs: unknown key"),
-    ({**WORKER, "thresholds": {"degraded_cpu_percent": -5}}, "thresholds.degraded_cpu_percent: expected a number not below 0"),
-    ({**WORKER, "thresholds": {"alert_min_queries": 2.5}}, "thresholds.alert_min_queries: expected an integer not below 0"),
-    ({**WORKER, "thresholds": {"degraded_cpu_percent": 99}}, "thresholds: expected consistent limits: unhealthy_cpu_percent"),
-    ({**WORKER, "thresholds": {"offline_after_seconds": 0}}, "thresholds: expected consistent limits: offline_after_seconds"),
+    ({**WORKER, "thresholds": {"degraded_cpu_percent": -5}},
+     "thresholds.degraded_cpu_percent: expected a number not below 0"),
+    ({**WORKER, "thresholds": {"alert_min_queries": 2.5}},
+     "thresholds.alert_min_queries: expected an integer not below 0"),
+    ({**WORKER, "thresholds": {"degraded_cpu_percent": 99}},
+     "thresholds: expected consistent limits: unhealthy_cpu_percent"),
+    ({**WORKER, "thresholds": {"offline_after_seconds": 0}},
+     "thresholds: expected consistent limits: offline_after_seconds"),
     ({**WORKER, "stream_interval_seconds": 0}, "stream_interval_seconds: expected a positive number, got 0"),
     ({**WORKER, "history": {"queries": 0}}, "history.queries: expected an integer from 1 to"),
     ({**WORKER, "history": {"minutes": "15"}}, "history.minutes: expected a positive number, got '15'"),
     ({**WORKER, "process": None}, "process: expected exactly one of pid, pid_file or name, got none"),
-    ({**WORKER, "process": {"pid": 1, "name": "bytedb"}}, "process: expected exactly one of pid, pid_file or name, got pid, name"),
+    ({**WORKER, "process": {"pid": 1, "name": "bytedb"}},
+     "process: expected exactly one of pid, pid_file or name, got pid, name"),
     ({**WORKER, "process": {"pid": -3}}, "process.pid: expected an integer from 1 to"),
-    ({**WORKER, "process": {"pid": 1, "sample_interval_seconds": -1}}, "process.sample_interval_seconds: expected a positive number"),
+    ({**WORKER, "process": {"pid": 1, "sample_interval_seconds": -1}},
+     "process.sample_interval_seconds: expected a positive number"),
     ({**COORDINATOR, "process": {"pid": 1}}, "process: only for role worker"),
     ({**WORKER, "data_path": "/no/such/dir"}, "data_path: expected an existing directory, got '/no/such/dir'"),
     ({**COORDINATOR, "data_path": "/"}, "data_path: only for role worker"),
@@ -75,7 +81,8 @@ def test_example_files_are_valid(name, tmp_path):
     ({**COORDINATOR, "workers": {"worker-1": "http://h"}}, "workers: expected a list of {id, url}, got dict"),
     ({**COORDINATOR, "workers": ["http://h"]}, "workers[0]: expected a mapping, got str"),
     ({**COORDINATOR, "workers": [{"id": "w1"}]}, "workers[0]: expected both id and url"),
-    ({**COORDINATOR, "workers": [{"id": "w1", "url": "h:9101"}]}, "workers[0].url: expected an http:// or https:// URL"),
+    ({**COORDINATOR, "workers": [{"id": "w1", "url": "h:9101"}]},
+     "workers[0].url: expected an http:// or https:// URL"),
     ({**COORDINATOR, "workers": [{"id": "w1", "url": "http://h", "token": "x"}]}, "workers[0].token: unknown key"),
     ({**COORDINATOR, "workers": [{"id": "w1", "url": "http://a"}, {"id": "w1", "url": "http://b"}]},
      "workers[1].id: expected a unique id, got 'w1' twice"),
@@ -88,7 +95,8 @@ def test_example_files_are_valid(name, tmp_path):
     ({**WORKER, "limits": {"max_body_bytes": 10}}, "limits.max_body_bytes: expected an integer from 1024 to"),
     ({**WORKER, "limits": {"max_cardinality": 10}}, "limits.max_cardinality: unknown key"),
     ({**WORKER, "auth": {"basic": {"username": "u"}}}, "auth.basic: expected both username and password"),
-    ({**WORKER, "auth": {"protect_metrics": True}}, "auth.protect_metrics: expected a bearer_token or basic credentials"),
+    ({**WORKER, "auth": {"protect_metrics": True}},
+     "auth.protect_metrics: expected a bearer_token or basic credentials"),
     ({**WORKER, "auth": {"bearer_token": "a", "bearer_token_file": "/etc/hostname"}},
      "auth.bearer_token: expected either bearer_token or bearer_token_file, not both"),
     ({**WORKER, "auth": {"bearer_token_file": "/no/such/token"}}, "auth.bearer_token_file: expected a readable file"),
@@ -113,8 +121,9 @@ def test_environment_overrides_listen_and_secrets(tmp_path):
     token_file.write_text("from-file\n")
     data = {**WORKER, "auth": {"bearer_token_file": str(token_file), "basic": {"username": "u", "password": "p"}}}
     assert parse_config(data).auth.bearer_token == "from-file"
-    env = {"BYTEDB_EXPORTER_HOST": "0.0.0.0", "BYTEDB_EXPORTER_PORT": "9200", "BYTEDB_EXPORTER_BEARER_TOKEN": "env-token",
-           "BYTEDB_EXPORTER_BASIC_PASSWORD": "env-pass", "BYTEDB_EXPORTER_POLL_TOKEN": "poll"}
+    env = {"BYTEDB_EXPORTER_HOST": "0.0.0.0", "BYTEDB_EXPORTER_PORT": "9200",
+           "BYTEDB_EXPORTER_BEARER_TOKEN": "env-token", "BYTEDB_EXPORTER_BASIC_PASSWORD": "env-pass",
+           "BYTEDB_EXPORTER_POLL_TOKEN": "poll"}
     config = parse_config(data, "w.yml", env)
     assert (config.host, config.port, config.auth.bearer_token, config.auth.basic_password) == \
         ("0.0.0.0", 9200, "env-token", "env-pass")

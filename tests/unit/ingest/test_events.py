@@ -59,14 +59,18 @@ def test_valid_worker_events_default_to_this_worker():
     ({"type": ["query_start"], "query_id": "q"}, "type: expected one of"),
     ({"type": "query_start", "query_id": "q", "sql": "x", "user": "bob"}, "unknown field(s) user for query_start"),
     ({"type": "query_start", "sql": "x"}, "query_id: expected a non-empty string"),
-    ({"type": "query_start", "query_id": "q" * 129, "sql": "x"}, "query_id: expected a non-empty string of at most 128"),
+    ({"type": "query_start", "query_id": "q" * 129, "sql": "x"},
+     "query_id: expected a non-empty string of at most 128"),
     ({"type": "query_start", "query_id": "q"}, "sql: expected a non-empty string"),
     ({"type": "query_start", "query_id": "q", "sql": "x", "rows": -1}, "rows: expected an integer from 0"),
     ({"type": "query_start", "query_id": "q", "sql": "x", "rows": 1.5}, "rows: expected an integer from 0"),
     ({"type": "query_start", "query_id": "q", "sql": "x", "workers": True}, "workers: expected an integer"),
-    ({"type": "query_start", "query_id": "q", "sql": "x", "cache_hit_rate": 101}, "cache_hit_rate: expected a number from 0 to 100"),
-    ({"type": "query_start", "query_id": "q", "sql": "x", "phases": {"parsing_ms": 1}}, "phases: expected an object with keys among"),
-    ({"type": "query_start", "query_id": "q", "sql": "x", "phases": {"planning_ms": -1}}, "phases.planning_ms: expected a number"),
+    ({"type": "query_start", "query_id": "q", "sql": "x", "cache_hit_rate": 101},
+     "cache_hit_rate: expected a number from 0 to 100"),
+    ({"type": "query_start", "query_id": "q", "sql": "x", "phases": {"parsing_ms": 1}},
+     "phases: expected an object with keys among"),
+    ({"type": "query_start", "query_id": "q", "sql": "x", "phases": {"planning_ms": -1}},
+     "phases.planning_ms: expected a number"),
     ({"type": "query_start", "query_id": "q", "sql": "x", "original_cost": 5}, "expected both costs"),
     ({"type": "query_start", "query_id": "q", "sql": "x", "error": ""}, "error: expected a non-empty string"),
     ({"type": "query_update", "query_id": "nope"}, "query_id: no open query 'nope' (send query_start first)"),
@@ -108,8 +112,10 @@ def test_worker_exporter_refuses_other_workers_and_query_events():
     assert "this exporter serves worker 'w1' only" in reasons[0]
     starts = [{"type": "worker_query_start", "query_id": f"f{i}"} for i in range(3)]
     assert codes(starts, WORKER)[0] == [(2, "too_many_open_queries")]
-    foreign = IngestContext(accepts_queries=True, foreign_workers={"w5": "post to its own exporter"}, new_worker_slots=9)
-    assert codes([{"type": "heartbeat", "worker_id": "w5"}], foreign) == ([(0, "wrong_exporter")], ["post to its own exporter"])
+    foreign = IngestContext(accepts_queries=True, foreign_workers={"w5": "post to its own exporter"},
+                            new_worker_slots=9)
+    assert (codes([{"type": "heartbeat", "worker_id": "w5"}], foreign)
+            == ([(0, "wrong_exporter")], ["post to its own exporter"]))
 
 
 def test_worker_event_fields_are_checked():

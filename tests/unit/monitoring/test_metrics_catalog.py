@@ -19,7 +19,7 @@ def catalog_rows():
     for line in table.strip().splitlines()[2:]:
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
         name, kind, _unit, labels, help_text = cells[:5]
-        rows[name] = (kind, tuple(sorted(l.strip() for l in labels.split(",") if l.strip())), help_text)
+        rows[name] = (kind, tuple(sorted(label.strip() for label in labels.split(",") if label.strip())), help_text)
     return rows
 
 

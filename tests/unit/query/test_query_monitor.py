@@ -78,7 +78,7 @@ def test_monitor_query_context_records_exception(monitor):
     with pytest.raises(ZeroDivisionError):
         with monitor.monitor_query("q1", "SELECT 1/0") as execution:
             execution.set_query_type("SELECT")
-            1 / 0
+            raise ZeroDivisionError("division by zero")
     with monitor.monitor_query("q2", "SELECT 1"):
         pass
     stats = monitor.get_query_stats()
@@ -141,7 +141,8 @@ def test_concurrent_queries_keep_their_own_phase_timings(monitor):
         assert metrics.planning_duration <= metrics.total_duration
     phases = monitor.phase_stats()
     assert phases["planning"]["count"] == 400
-    assert phases["planning"]["sum"] == pytest.approx(sum(m.planning_duration.total_seconds() for m in results.values()), abs=1e-3)
+    assert phases["planning"]["sum"] == pytest.approx(
+        sum(m.planning_duration.total_seconds() for m in results.values()), abs=1e-3)
     duration = monitor.duration_stats()
     assert duration["count"] == 400
 
@@ -204,7 +205,8 @@ def test_report_sections_and_recommendations(monitor):
     assert set(data["timing_breakdown"]) == {"planning_time", "execution_time", "aggregation_time", "coordination_time"}
     assert set(data["distribution_stats"]) == {"duration_distribution", "rows_distribution", "bytes_distribution"}
     assert data["distribution_stats"]["rows_distribution"]["count"] == 10
-    assert set(data["optimization_impact"]) == {"optimization_rate", "cost_reduction_distribution", "average_cost_reduction"}
+    assert set(data["optimization_impact"]) == {"optimization_rate", "cost_reduction_distribution",
+                                                "average_cost_reduction"}
     types = {r["type"] for r in data["recommendations"]}
     assert {"high_failure_rate", "low_optimization_rate"} <= types
     assert "performing_well" not in types
