@@ -28,7 +28,11 @@ log = logging.getLogger(__name__)
 
 class ProcessWatch:
     """What a serve-mode worker does with each sample of its watched process: a successful sample is
-    the worker's heartbeat and feeds the IO counters; the process leaving or coming back is logged."""
+    the worker's heartbeat and feeds the IO counters; the process leaving or coming back is logged.
+
+    While the process is gone the worker is offline for "process exited (pid N)" (rules.health.worker_health
+    puts that before the heartbeat), so the reason does not turn into "no heartbeat" after offline_after_seconds.
+    """
 
     def __init__(self, monitor: WorkerMonitor, io: ProcessIOCollector, interval: float):
         self.monitor, self.io, self.interval = monitor, io, interval
@@ -82,7 +86,8 @@ class Service:
     def _coordinator_app(self) -> Flask:
         c = self.config
         registry = MetricsRegistry()
-        queries = QueryMonitor(registry, c.query_history, c.failed_query_history, c.top_queries)
+        queries = QueryMonitor(registry, c.query_history, c.failed_query_history, c.top_queries,
+                               thresholds=c.thresholds)
         coordinator = self.coordinator = CoordinatorMonitor(registry, c.thresholds)
         remotes: dict[str, RemoteWorkerMonitor] = {}
         for worker in c.workers:
@@ -118,7 +123,7 @@ class Service:
 
         return create_app(coordinator, queries, stream_interval=c.stream_interval_seconds,
                           history_minutes=c.history_minutes, start_stream=False, auth=c.auth,
-                          ingest=self._ingest(registry, applier, context))
+                          ingest=self._ingest(registry, applier, context), max_streams=c.limits.max_streams)
 
     def _worker_app(self) -> Flask:
         c = self.config

@@ -364,7 +364,9 @@ def workers() -> Dashboard:
         timeseries("Heartbeat age", q(per_worker("bytedb_worker_heartbeat_age_seconds"), "{{worker_id}}"),
                    unit="s", min=0, width=12),
         timeseries("Load", q(per_worker("bytedb_worker_load"), "{{worker_id}}"), unit="short", min=0, width=12,
-                   description="(CPU % + memory % + 10 x active queries) / 3, the input of the load balance score."),
+                   description="(CPU % + memory % + 10 x mean running queries) / 3, CPU and running queries "
+                               "averaged over 60 s; the input of the load balance score. No line while the "
+                               "worker's process is gone."),
         row("Resources"),
         timeseries("CPU usage", q(per_worker("bytedb_worker_cpu_usage_percent"), "{{worker_id}}"),
                    unit="percent", min=0, max=100, thresholds=RED_ABOVE(85)),

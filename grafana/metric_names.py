@@ -67,6 +67,7 @@ CONTRACT_METRICS: dict[str, str] = {
     "bytedb_worker_io_write_bytes_total": "counter",
     "bytedb_remote_worker_up": "gauge",
     "bytedb_remote_worker_poll_failures_total": "counter",
+    "bytedb_scrape_errors_total": "counter",
     "bytedb_ingest_requests_total": "counter",
     "bytedb_ingest_events_total": "counter",
 }

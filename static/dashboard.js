@@ -107,14 +107,17 @@
     if (a >= 1e6) { return (v / 1e6).toFixed(a >= 1e7 ? 1 : 2) + "M"; }
     return intFmt.format(Math.round(v));
   }
+  /** 3 significant digits, no trailing zeros: 0.004768 -> "0.00477", 4.8828 -> "4.88", 20 -> "20"; 100 and up whole. */
+  function sig3(v) {
+    if (v === 0) { return "0"; }
+    if (Math.abs(v) >= 100) { return v.toFixed(0); }
+    return String(Number(v.toPrecision(3)));
+  }
   function fmtRate(v) {
     v = num(v);
     if (v === null) { return DASH; }
-    var a = Math.abs(v);
-    if (a >= 1e4) { return (v / 1e3).toFixed(1) + "k"; }
-    if (a >= 100) { return v.toFixed(0); }
-    if (a >= 10) { return v.toFixed(1); }
-    return v.toFixed(2);
+    if (Math.abs(v) >= 1e4) { return sig3(v / 1e3) + "k"; }
+    return sig3(v);
   }
   function fmtMs(v) {
     v = num(v);
@@ -124,15 +127,18 @@
       var m = Math.floor(a / 60000);
       return (v < 0 ? "-" : "") + m + "m " + Math.round((a - m * 60000) / 1000) + "s";
     }
-    if (a >= 1000) { return (v / 1000).toFixed(a >= 10000 ? 1 : 2) + " s"; }
-    if (a >= 100) { return v.toFixed(0) + " ms"; }
-    if (a >= 10) { return v.toFixed(1) + " ms"; }
-    return v.toFixed(2) + " ms";
+    if (a >= 1000) { return sig3(v / 1000) + " s"; }
+    if (a > 0 && a < 1) { return sig3(v * 1000) + " \u00b5s"; }
+    return sig3(v) + " ms";
   }
   function fmtPct(v, digits) {
     v = num(v);
     if (v === null) { return DASH; }
-    if (digits === undefined) { digits = Math.abs(v) >= 100 ? 0 : 1; }
+    if (digits === undefined) {
+      var a = Math.abs(v);
+      if (a > 0 && a < 1) { return sig3(v) + "%"; } // 0.0412% stays visible instead of "0.0%"
+      digits = a >= 100 ? 0 : 1;
+    }
     return v.toFixed(digits) + "%";
   }
   /** Ratio fields (0..1) in query records; values above 1 are taken as percentages already. */
@@ -148,11 +154,13 @@
     v = num(v);
     return v === null ? DASH : fmtBytes(v * 1024 * 1024);
   }
+  /** A byte rate given in MiB/s (the API's *_throughput_mbps): B/s, KiB/s, MiB/s or GiB/s, 3 significant digits. */
   function fmtMbps(v) {
     v = num(v);
     if (v === null) { return DASH; }
-    if (Math.abs(v) >= 1000) { return (v / 1000).toFixed(2) + " GB/s"; }
-    return (Math.abs(v) >= 100 ? v.toFixed(0) : v.toFixed(1)) + " MB/s";
+    var rate = v * 1024 * 1024, units = ["B/s", "KiB/s", "MiB/s", "GiB/s", "TiB/s"], i = 0;
+    while (Math.abs(rate) >= 1024 && i < units.length - 1) { rate /= 1024; i++; }
+    return sig3(rate) + " " + units[i];
   }
   function fmtDuration(seconds) {
     var s = num(seconds);
@@ -219,7 +227,7 @@
     }
     return {
       t: t / 1000,
-      qps: num(point.total_qps),
+      qps: num(point.query_qps),
       p50: num(point.latency_p50_ms),
       p95: num(point.latency_p95_ms),
       p99: num(point.latency_p99_ms),
@@ -323,7 +331,7 @@
     var step = splits.length > 1 ? splits[1] - splits[0] : 60;
     return splits.map(function (ts) { return ts === null ? "" : clock(ts, step < 60); });
   }
-  function trimTick(v) { return String(+v.toFixed(2)); }
+  function trimTick(v) { return sig3(v); }
 
   function makeChart(el, seriesDefs, yAxis, data) {
     var size = chartSize(el);
@@ -356,11 +364,11 @@
     var c = columns();
     var qpsEl = $("chart-qps"), latEl = $("chart-latency"), cpuEl = $("chart-cpu");
 
-    // Cluster QPS
+    // Queries finished at the coordinator per second
     var qpsData = [c.xs, c.qps];
     if (!charts.qps) {
       charts.qps = makeChart(qpsEl, [{
-        label: "QPS", stroke: "#4ea1ff", width: 2, fill: "rgba(78,161,255,0.12)",
+        label: "queries/s", stroke: "#4ea1ff", width: 2, fill: "rgba(78,161,255,0.12)",
         value: valueFmt(function (v) { return fmtRate(v) + "/s"; }), spanGaps: false
       }], { tick: qpsTick }, qpsData);
     } else {
@@ -474,10 +482,13 @@
       box.setAttribute("data-zero", counts[k] ? "false" : "true");
     });
 
-    var qps = num(firstDefined(ov.total_qps, perf.total_qps, point.total_qps));
-    setMetric("total-qps", fmtRate(qps), qps);
-    var avg = num(firstDefined(ov.average_response_time, perf.average_response_time_ms));
-    setMetric("avg-response-time", fmtMs(avg), avg);
+    // Queries finished at the coordinator; worker fragments are a different figure, shown on their own.
+    var qps = num(ov.query_qps);
+    setMetric("query-qps", fmtRate(qps), qps);
+    var avg = num(ov.query_response_time_ms);
+    setMetric("query-response-time", fmtMs(avg), avg);
+    var fqps = num(perf.fragment_qps);
+    setMetric("fragment-qps", fmtRate(fqps), fqps);
 
     var p50 = num(firstDefined(lat.p50_ms, point.latency_p50_ms));
     var p95 = num(firstDefined(lat.p95_ms, point.latency_p95_ms));
@@ -499,8 +510,8 @@
     setMetric("queries-successful", fmtCount(sq), sq);
     setMetric("queries-failed", fmtCount(fq), fq);
 
-    var opt = num(ov.optimization_rate);
-    setMetric("optimization-rate", fmtPct(opt), opt);
+    var opt = num(ov.optimized_queries_percent);
+    setMetric("optimized-queries", fmtPct(opt), opt);
     var util = num(perf.cluster_utilization_percent);
     setMetric("cluster-utilization", fmtPct(util), util);
 
@@ -660,12 +671,17 @@
   }
   function sqlCell(sql) {
     var t = sqlText(sql);
-    return td(t, "sql", { title: sql === undefined || sql === null ? null : String(sql) });
+    return td(h("span", { class: "sql-text" }, t), "sql", { title: sql === undefined || sql === null ? null : String(sql) });
   }
 
   function fillTable(id, rows) {
     var table = $(id);
     var tbody = table.tBodies[0];
+    // Each cell carries its column's name: on a phone the rows stack and show it as a label.
+    var heads = Array.prototype.map.call(table.tHead.rows[0].cells, function (th) { return th.textContent; });
+    rows.forEach(function (tr) {
+      Array.prototype.forEach.call(tr.cells, function (cell, i) { cell.setAttribute("data-label", heads[i] || ""); });
+    });
     replaceKids(tbody, rows);
     table.setAttribute("data-count", String(rows.length));
     var empty = document.querySelector('.table-empty[data-for="' + id + '"]');
@@ -733,7 +749,8 @@
       replaceKids(box, h("p", { class: "empty" }, "No queries yet."));
       return;
     }
-    var maxTotal = 0;
+    // Each bar is one query's own time split into its phases (100 % of the track); the duration
+    // beside it gives the scale, so a 2 ms query next to a 2 s one is as readable as the slow one.
     var prepared = rows.map(function (q) {
       q = q || {};
       var parts = PHASES.map(function (p) {
@@ -745,25 +762,25 @@
       if (total === null) { total = sum > 0 ? sum : null; }
       if (total !== null && total > sum) { parts.push({ phase: "other", ms: total - sum }); }
       var whole = Math.max(total || 0, sum);
-      if (whole > maxTotal) { maxTotal = whole; }
       return { q: q, parts: parts, whole: whole, total: total };
     });
     replaceKids(box, prepared.map(function (r) {
       var q = r.q;
       var label = (q.query_id ? String(q.query_id).slice(0, 8) + "  " : "") + sqlText(q.sql);
+      function share(ms) { return r.whole > 0 ? ms / r.whole * 100 : 0; }
       var tip = PHASES.concat(["other"]).map(function (p) {
         var part = r.parts.filter(function (x) { return x.phase === p; })[0];
-        return part ? p + ": " + fmtMs(part.ms) : null;
+        return part ? p + ": " + fmtMs(part.ms) + " (" + fmtPct(share(part.ms), 0) + ")" : null;
       }).filter(Boolean).join("\n");
-      var barWidth = maxTotal > 0 ? (r.whole / maxTotal) * 100 : 0;
+      var barWidth = r.whole > 0 ? 100 : 0;
       return h("div", { class: "phase-row", data: { "query-id": q.query_id, failed: isFailed(q) ? "true" : "false" } },
         h("span", { class: "phase-label", title: q.sql === undefined || q.sql === null ? null : String(q.sql) }, label),
         h("div", { class: "phase-track", title: tip },
           h("div", { class: "phase-bar", style: { width: barWidth.toFixed(2) + "%" } },
             r.parts.filter(function (p) { return p.ms > 0; }).map(function (p) {
               return h("div", { class: "phase-seg", data: { phase: p.phase, ms: p.ms.toFixed(3) },
-                                style: { width: (r.whole > 0 ? p.ms / r.whole * 100 : 0).toFixed(2) + "%" },
-                                title: p.phase + ": " + fmtMs(p.ms) });
+                                style: { width: share(p.ms).toFixed(2) + "%" },
+                                title: p.phase + ": " + fmtMs(p.ms) + " (" + fmtPct(share(p.ms), 0) + ")" });
             }))),
         h("span", { class: "phase-total" }, fmtMs(r.total)));
     }));

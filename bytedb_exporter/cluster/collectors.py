@@ -1,10 +1,13 @@
 """Scrape-time collectors: worker states and loads, cluster health, balance and alerts, from snapshots."""
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from typing import TYPE_CHECKING
 
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -22,14 +25,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HELP = {
-    "worker_load": "Worker load: (CPU percent + memory percent + 10 x active queries) / 3.",
+    "worker_load": "Worker load over the load window: (CPU percent + memory percent + 10 x mean running "
+                   "queries) / 3; absent without CPU and memory readings.",
     "worker_heartbeat_age_seconds": "Seconds since a worker's last heartbeat or activity.",
     "worker_state": "Worker health state: 1 for the current state (healthy, degraded, unhealthy, offline).",
     "cluster_health": "Cluster health state: 1 for the current status (healthy, degraded, critical).",
     "cluster_workers": "Registered workers by health state.",
     "cluster_load_balance_score": "Load balance score 0..100: 100 x (1 - coefficient of variation of "
-                                  "online worker loads).",
-    "cluster_utilization_percent": "Mean CPU usage of the online workers, percent.",
+                                  "the loads of online workers that have one).",
+    "cluster_utilization_percent": "Mean CPU usage of the online workers whose CPU was read, percent.",
     "cluster_alerts_active": "Active unacknowledged alerts by type and severity.",
 }
 
@@ -38,13 +42,34 @@ def _gauge(name: str, labels: list[str]) -> GaugeMetricFamily:
     return GaugeMetricFamily(f"{NAMESPACE}_{name}", HELP[name], labels=labels)
 
 
-def guarded(owner: str, builders: Iterable[Callable[[], Metric]]) -> Iterator[Metric]:
-    """Yield each builder's family; a builder that raises is logged and its family dropped."""
+_failures: ContextVar[collections.Counter[str] | None] = ContextVar("bytedb_scrape_failures", default=None)
+
+
+@contextlib.contextmanager
+def counting_failures() -> Iterator[collections.Counter[str]]:
+    """Within this block (one thread), what the collectors leave out is counted by collector (worker, cluster)."""
+    counts: collections.Counter[str] = collections.Counter()
+    token = _failures.set(counts)
+    try:
+        yield counts
+    finally:
+        _failures.reset(token)
+
+
+def _failed(collector: str) -> None:
+    counts = _failures.get()
+    if counts is not None:
+        counts[collector] += 1
+
+
+def guarded(collector: str, builders: Iterable[Callable[[], Metric]]) -> Iterator[Metric]:
+    """Yield each builder's family; a builder that raises is logged, counted and its family dropped."""
     for build in builders:
         try:
             family = build()
         except Exception:
-            log.exception("%s: a metric family failed at scrape time and was left out", owner)
+            log.exception("%s collector: a metric family failed at scrape time and was left out", collector)
+            _failed(collector)
             continue
         yield family
 
@@ -80,17 +105,21 @@ class WorkerCollector(Collector):
                 vitals.append(scrape_vitals(monitor))
             except Exception:
                 log.exception("worker %s: vitals failed at scrape time; worker left out", worker_id)
-        yield from guarded("worker collector", (
-            lambda: _per_worker("worker_load", vitals, lambda v: v.load),
+                _failed("worker")
+        yield from guarded("worker", (
+            lambda: _per_worker("worker_load", vitals, lambda v: v.load),  # left out where None
             lambda: _per_worker("worker_heartbeat_age_seconds", vitals, lambda v: v.seconds_since_heartbeat),
             lambda: _worker_states(vitals),
         ))
 
 
-def _per_worker(name: str, vitals: list[WorkerVitals], value: Callable[[WorkerVitals], float]) -> Metric:
+def _per_worker(name: str, vitals: list[WorkerVitals], value: Callable[[WorkerVitals], float | None]) -> Metric:
+    """One sample per worker; a worker whose value is None has none."""
     family = _gauge(name, ["worker_id"])
     for v in vitals:
-        family.add_metric([v.worker_id], value(v))
+        reading = value(v)
+        if reading is not None:
+            family.add_metric([v.worker_id], reading)
     return family
 
 
@@ -132,8 +161,9 @@ class ClusterCollector(Collector):
             view = self._coordinator.cluster_view()
         except Exception:
             log.exception("cluster collector: reading the workers failed; cluster families left out")
+            _failed("cluster")
             return
-        yield from guarded("cluster collector", (
+        yield from guarded("cluster", (
             lambda: _state_set("cluster_health", "status", CLUSTER_STATES, view.status),
             lambda: _cluster_workers(view),
             lambda: _single("cluster_load_balance_score", view.load_balance_score),

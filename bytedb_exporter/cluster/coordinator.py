@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypedDict
@@ -22,7 +22,7 @@ from bytedb_exporter.cluster.coordinator_models import (
 )
 from bytedb_exporter.cluster.source import WorkerSource
 from bytedb_exporter.cluster.worker import MAX_ACTIVE_QUERIES, MIB
-from bytedb_exporter.cluster.worker_models import WorkerVitals
+from bytedb_exporter.cluster.worker_models import WorkerStats, WorkerVitals
 from bytedb_exporter.metrics.jsonutil import as_seconds
 from bytedb_exporter.metrics.registry import TIMER_BUCKETS, MetricsRegistry
 from bytedb_exporter.metrics.scrape import scrape_vitals
@@ -32,6 +32,7 @@ from bytedb_exporter.query.monitor import COST_REDUCTION_BUCKETS, FRAGMENT_BUCKE
 from bytedb_exporter.rules import health
 from bytedb_exporter.rules.health import Thresholds
 from bytedb_exporter.rules.recommendations import (
+    DECISIONS_APPLIED,
     PerformanceRecommendation,
     cluster_recommendations,
     or_performing_well,
@@ -75,7 +76,11 @@ class _Sums(_RunningSums, _SeriesSums):
 
 @dataclass(frozen=True)
 class ClusterView:
-    """Registered workers' vitals and what follows from them, at one moment."""
+    """Registered workers' vitals and what follows from them, at one moment.
+
+    online_loads holds the workers that are not offline and have a load; the score is over those,
+    utilization over the online workers whose CPU was read.
+    """
 
     vitals: dict[str, WorkerVitals]
     counts: dict[str, int]
@@ -195,16 +200,19 @@ class CoordinatorMonitor:
 
     def cluster_view(self) -> ClusterView:
         """Vitals of every registered worker and the cluster figures derived from them (read only)."""
-        vitals = {wid: scrape_vitals(monitor) for wid, monitor in self.workers().items()}
+        vitals = {wid: read_vitals(wid, monitor) for wid, monitor in self.workers().items()}
         counts = health.count_states([v.status for v in vitals.values()])
-        status, issues = health.cluster_health_status(counts, self.thresholds)
+        status, issues = health.cluster_health_status(
+            counts, self.thresholds, finished_queries=int(sum(m.get() for m in self._m_queries.values())),
+            failed_queries=int(self._m_queries["failed"].get()))
         online = {wid: v for wid, v in vitals.items() if v.status != "offline"}
-        loads = {wid: v.load for wid, v in online.items()}
+        loads = {wid: v.load for wid, v in online.items() if v.load is not None}
+        cpus = [v.cpu_percent for v in online.values() if v.cpu_percent is not None]
         return ClusterView(vitals, counts, status, issues, loads, health.load_balance_score(list(loads.values())),
-                           health.cluster_utilization([v.cpu_percent for v in online.values()]))
+                           health.cluster_utilization(cpus))
 
     def get_cluster_health(self, view: ClusterView | None = None) -> ClusterHealth:
-        """Cluster status by the 80 % / 50 % rule; critical without workers."""
+        """Cluster status by the 80 % / 50 % rule; without workers, the health of the coordinator's queries."""
         view = view or self.cluster_view()
         c = view.counts
         return ClusterHealth(view.status, datetime.now(timezone.utc), len(view.vitals), c["healthy"], c["degraded"],
@@ -259,11 +267,11 @@ class CoordinatorMonitor:
     def get_coordinator_stats(self, view: ClusterView | None = None) -> CoordinatorStats:
         """Every section of the original's CoordinatorStats, computed from the workers now (or this view)."""
         view = view or self.cluster_view()
-        stats = {wid: monitor.get_worker_stats() for wid, monitor in self.workers().items()}
+        stats = {wid: read_stats(wid, monitor) for wid, monitor in self.workers().items()}
         with self._lock:
             running_sums, running = self._sums.copy(), len(self._running)
         s: _Sums = {**running_sums, **self._series_sums()}
-        online = [stats[wid] for wid in view.online_loads if wid in stats]
+        online = [stats[wid] for wid, v in view.vitals.items() if v.status != "offline" and wid in stats]
         timed = {wid: st.query_stats.total_queries - st.query_stats.unmatched_ends for wid, st in stats.items()}
         weight = sum(timed.values())
         response = sum(st.performance.average_response_time.total_seconds() * timed[wid]
@@ -291,10 +299,10 @@ class CoordinatorMonitor:
                 _avg(s["planning"], s["plannings"]), _avg(s["aggregation"], s["aggregations"]),
                 min(100.0, percent(per_query, len(online))) if s["started"] and online else None),
             resource_distribution=ResourceDistribution(
-                sum(st.resource_utilization.cpu_usage_percent for st in online),
-                sum(st.resource_utilization.memory_usage_mb for st in online),
+                sum(_known(st.resource_utilization.cpu_usage_percent for st in online)),
+                sum(_known(st.resource_utilization.memory_usage_mb for st in online)),
                 sum(loads) / len(loads) if loads else 0.0, health.load_variance(loads),
-                {wid: v.load for wid, v in view.vitals.items()}),
+                {wid: v.load for wid, v in view.vitals.items() if v.load is not None}),
             optimization_metrics=OptimizationMetrics(
                 health.optional_percent(s["applied"], s["applied"] + s["skipped"]),
                 s["reduction"] / s["applied"] if s["applied"] else 0.0,
@@ -326,21 +334,22 @@ class CoordinatorMonitor:
         q, opt, perf = stats.query_coordination, stats.optimization_metrics, stats.system_performance
         found = query_recommendations(
             total_queries=q.queries_coordinated, failure_rate_percent=percent(q.failed_queries, q.queries_coordinated),
-            optimization_rate_percent=opt.optimization_rate_percent or 0.0,
+            optimization_rate_percent=opt.optimizer_applied_percent, optimization_figure=DECISIONS_APPLIED,
             average_response_seconds=q.average_query_duration.total_seconds(),
             optimized_queries=opt.optimizations_applied,
             average_cost_reduction_percent=opt.average_cost_reduction_percent,
-            average_coordination_seconds=q.coordination_overhead.total_seconds(),
-            optimization_threshold_percent=60.0 if opt.optimization_rate_percent is not None else None)
+            average_coordination_seconds=q.coordination_overhead.total_seconds(), thresholds=self.thresholds)
         h = stats.cluster_health
         found += cluster_recommendations(
             load_balance_score=perf.load_balance_score, online_workers=h.total_workers - h.offline_workers,
             cluster_utilization_percent=perf.cluster_utilization_percent,
             workers_not_healthy=h.total_workers - h.healthy_workers, total_workers=h.total_workers,
-            average_network_latency_ms=stats.network_metrics.average_network_latency.total_seconds() * 1000)
+            average_network_latency_seconds=stats.network_metrics.average_network_latency.total_seconds(),
+            thresholds=self.thresholds)
         for wid, v in sorted(view.vitals.items()):
             if v.status != "offline":
-                found += worker_recommendations(wid, v.cpu_percent, v.memory_percent, v.cache_hits, v.cache_misses)
+                found += worker_recommendations(wid, v.cpu_percent, v.memory_percent, v.cache_hits, v.cache_misses,
+                                                self.thresholds)
         return or_performing_well(found)
 
 
@@ -349,6 +358,37 @@ def _record_phase(phase: str, duration: timedelta | float, histogram: Histogram)
     if seconds < 0:
         raise ValueError(f"{phase} time must not be negative")
     histogram.observe(seconds)
+
+
+def _known(values: Iterable[float | None]) -> list[float]:
+    """The values that were read (not None)."""
+    return [value for value in values if value is not None]
+
+
+def read_vitals(worker_id: str, monitor: WorkerSource) -> WorkerVitals:
+    """The worker's vitals (one reading per scrape); one whose reading raises is logged and shown offline."""
+    try:
+        return scrape_vitals(monitor)
+    except Exception as error:
+        log.exception("worker %s: reading its vitals failed; shown offline", worker_id)
+        return WorkerVitals(worker_id, "offline", [_unreadable(error)], 0.0, 0.0, None, None, None, 0, None, 0, 0, 0,
+                            0, "not_sampled")
+
+
+def read_stats(worker_id: str, monitor: WorkerSource) -> WorkerStats:
+    """The worker's snapshot; one whose reading raises is logged and shown offline, its figures unknown."""
+    try:
+        return monitor.get_worker_stats()
+    except Exception as error:
+        log.exception("worker %s: reading its stats failed; shown offline", worker_id)
+        stats = WorkerStats.empty(worker_id)
+        stats.status.message = _unreadable(error)
+        stats.status.issues = [stats.status.message]
+        return stats
+
+
+def _unreadable(error: Exception) -> str:
+    return f"reading the worker failed: {type(error).__name__}: {str(error)[:200]}"
 
 
 def _avg(total_seconds: float, count: int) -> timedelta:

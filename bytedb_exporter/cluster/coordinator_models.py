@@ -29,10 +29,11 @@ class ClusterHealth:
 
 @dataclass
 class SystemPerformanceStats:
-    """Cluster-wide rates; utilization is the mean CPU % of online workers."""
+    """Cluster-wide worker figures: fragment rate and response time summed/averaged over the workers (not
+    end-to-end queries, which QueryStats counts); utilization is the mean CPU % of online workers."""
 
-    total_qps: float
-    average_response_time: timedelta
+    fragment_qps: float
+    fragment_response_time: timedelta
     total_throughput_mbps: float
     cluster_utilization_percent: float
     load_balance_score: float
@@ -67,9 +68,9 @@ class ResourceDistribution:
 
 @dataclass
 class OptimizationMetrics:
-    """Optimizer and cache effect; None where nothing was measured yet."""
+    """Optimizer decisions and cache effect; None where nothing was measured yet (docs/metrics.md defines each)."""
 
-    optimization_rate_percent: float | None
+    optimizer_applied_percent: float | None
     average_cost_reduction_percent: float
     data_transfer_reduction_percent: float | None
     cache_effectiveness_percent: float | None

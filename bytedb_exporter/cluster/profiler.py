@@ -132,12 +132,9 @@ class PerformanceProfiler:
         if not sample.ok:
             log.warning("profile %s: cannot sample process %s: %s", session.profile_id, sample.pid, sample.status)
             return
-        reading = {
-            "cpu_percent": sample.cpu_percent,
-            "memory_rss_bytes": float(sample.memory_bytes),
-            "memory_percent": sample.memory_percent,
-            "threads": float(sample.threads),
-        }
+        figures = {"cpu_percent": sample.cpu_percent, "memory_rss_bytes": sample.memory_bytes,
+                   "memory_percent": sample.memory_percent, "threads": sample.threads}
+        reading = {key: float(value) for key, value in figures.items() if value is not None}  # None: not read
         with self._lock:
             reading["queries_finished"] = float(session.queries)
             if len(session.samples) < MAX_SAMPLES:
@@ -149,7 +146,7 @@ def summarize(session: _Session, elapsed: float) -> ProfileSummary:
     durations = session.durations
     usage: dict[str, float] = {}
     for key in ("cpu_percent", "memory_rss_bytes", "memory_percent", "threads"):
-        values = [sample.metrics[key] for sample in session.samples]
+        values = [sample.metrics[key] for sample in session.samples if key in sample.metrics]
         if values:
             usage[f"average_{key}"] = sum(values) / len(values)
             usage[f"max_{key}"] = max(values)

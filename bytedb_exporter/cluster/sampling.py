@@ -19,21 +19,26 @@ PidProvider = Callable[[], int | None]
 
 @dataclass(frozen=True)
 class ResourceSample:
-    """One reading of a process and its data path; status is ok, process_gone, access_denied or not_sampled."""
+    """One reading of a process and its data path; status is ok, process_gone, access_denied or not_sampled.
+
+    A figure that was not read is None (the process fields unless status is ok, the disk fields when
+    the data path is unset or unreadable); `pid` is the process read, or the one that exited.
+    """
 
     status: str = "not_sampled"
-    cpu_percent: float = 0.0
-    memory_bytes: int = 0
-    memory_percent: float = 0.0
-    open_fds: int = 0
-    connections: int = 0
-    threads: int = 0
-    disk_used_bytes: int = 0
-    disk_total_bytes: int = 0
-    disk_percent: float = 0.0
+    cpu_percent: float | None = None
+    memory_bytes: int | None = None
+    memory_percent: float | None = None
+    open_fds: int | None = None
+    connections: int | None = None
+    threads: int | None = None
+    disk_used_bytes: int | None = None
+    disk_total_bytes: int | None = None
+    disk_percent: float | None = None
     pid: int | None = None
     io_read_bytes: int = 0
     io_write_bytes: int = 0
+    cpu_seconds: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -47,7 +52,8 @@ class ProcessSampler:
     CPU percent is measured since the previous measurement (`cpu_percent(interval=None)`), so
     the first sample of a process reports 0.0; samples closer than `min_cpu_interval` seconds
     repeat the last figure, because a few milliseconds of CPU time are below the clock tick.
-    With `pid_provider`, a vanished process is looked up again on the next sample.
+    With `pid_provider`, a vanished process is looked up again on the next sample; until one is
+    found, samples say process_gone with the pid of the process last read.
     """
 
     def __init__(self, pid: int | None = None, pid_provider: PidProvider | None = None,
@@ -58,6 +64,7 @@ class ProcessSampler:
         self._pid_provider = pid_provider
         self._pid = os.getpid() if pid is None and pid_provider is None else pid
         self._process: psutil.Process | None = None
+        self._last_pid: int | None = None
         self._min_cpu_interval = min_cpu_interval
         self._cpu = (0.0, 0.0)  # (percent, monotonic time of the measurement)
         self._total_memory = psutil.virtual_memory().total
@@ -83,8 +90,10 @@ class ProcessSampler:
             try:
                 process = self._resolve()
                 if process is None:
-                    return ResourceSample(status="process_gone", **disk)
-                return self._read(process, disk)
+                    return ResourceSample(status="process_gone", pid=self._last_pid, **disk)
+                sample = self._read(process, disk)
+                self._last_pid = sample.pid
+                return sample
             except psutil.NoSuchProcess:
                 status = "process_gone"
             except psutil.AccessDenied:
@@ -93,6 +102,7 @@ class ProcessSampler:
                 log.warning("cannot sample process %s: %s", self._pid, error)
                 status = "process_gone"
             pid = self._process.pid if self._process is not None else self._pid
+            pid = pid if pid is not None else self._last_pid
             if status == "process_gone" and self._pid_provider is not None:
                 self._process = None
             return ResourceSample(status=status, pid=pid, **disk)
@@ -106,6 +116,7 @@ class ProcessSampler:
                 cpu = process.cpu_percent(interval=None)
                 self._cpu = (cpu, time.monotonic())
             rss = process.memory_info().rss
+            times = process.cpu_times()
             threads = process.num_threads()
             if sys.platform == "win32":
                 fds = process.num_handles()
@@ -115,9 +126,9 @@ class ProcessSampler:
         connections = len(process.net_connections(kind="inet"))
         return ResourceSample(
             status="ok", cpu_percent=cpu, memory_bytes=rss,
-            memory_percent=100.0 * rss / self._total_memory if self._total_memory else 0.0,
+            memory_percent=100.0 * rss / self._total_memory if self._total_memory else None,
             open_fds=fds, connections=connections, threads=threads, pid=process.pid,
-            io_read_bytes=io[0], io_write_bytes=io[1], **disk,
+            io_read_bytes=io[0], io_write_bytes=io[1], cpu_seconds=times.user + times.system, **disk,
         )
 
     def _disk(self) -> dict:

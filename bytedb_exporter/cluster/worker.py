@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 
 from bytedb_exporter.cluster.collectors import worker_collector
+from bytedb_exporter.cluster.load_window import LoadWindow
 from bytedb_exporter.cluster.sampling import PidProvider, ProcessSampler, ResourceSample
 from bytedb_exporter.cluster.worker_metrics import SEVERITIES, WorkerMetrics
 from bytedb_exporter.cluster.worker_models import (
@@ -39,7 +40,9 @@ MAX_ACTIVE_QUERIES = 10_000
 class WorkerMonitor:
     """Monitors one worker; Prometheus series carry its worker_id, snapshots come from get_worker_stats().
 
-    Counters live only in those series; snapshots read them back instead of keeping copies.
+    Counters live only in those series; snapshots read them back instead of keeping copies. The load
+    is computed at each resource sample, from CPU and running queries averaged over the `window_seconds`
+    before it (the window of the query and byte rates), so every reading until the next sample agrees.
     """
 
     def __init__(self, worker_id: str, registry: MetricsRegistry | None = None,
@@ -64,6 +67,8 @@ class WorkerMonitor:
         self._errors: deque[WorkerError] = deque(maxlen=error_history)
         self._critical_times: deque[float] = deque(maxlen=error_history)
         self._sample = ResourceSample()
+        self._window = LoadWindow(window_seconds, self._started)
+        self._load: float | None = None
         self._logged_status = "healthy"
         self._sampling_stop: threading.Event | None = None
         self._sampling_thread: threading.Thread | None = None
@@ -78,9 +83,10 @@ class WorkerMonitor:
     def record_query_start(self, query_id: str) -> None:
         """A query (fragment) started on this worker."""
         with self._lock:
-            self._active[query_id] = self._touch()
+            now = self._active[query_id] = self._touch()
             if len(self._active) > MAX_ACTIVE_QUERIES:  # ends that never came: forget the oldest start
                 del self._active[next(iter(self._active))]
+            self._window.running(now, len(self._active))
             self._m.active.set(len(self._active))
 
     def record_query_end(self, query_id: str, success: bool, rows_processed: int = 0,
@@ -93,6 +99,7 @@ class WorkerMonitor:
             self._qps.add()
             self._throughput.add(bytes_processed)
             self._unmatched += started is None
+            self._window.running(now, len(self._active))
             self._m.active.set(len(self._active))
         if started is None:
             log.warning("worker %s: end of query %r without a start", self.worker_id, query_id)
@@ -160,6 +167,10 @@ class WorkerMonitor:
         sample = self._sampler.sample()
         with self._lock:
             self._sample = sample
+            now = self._clock()
+            self._window.cpu_sample(now, sample.pid if sample.ok else None, sample.cpu_seconds)
+            self._load = health.worker_load(self._window.cpu_percent(), sample.memory_percent,
+                                            self._window.mean_running(now))
         self._m.set_resources(sample)
         self._note_status()
         return sample
@@ -208,13 +219,13 @@ class WorkerMonitor:
             window = self.thresholds.critical_error_window_seconds
             critical = sum(1 for moment in self._critical_times if now - moment <= window)
             uptime = now - self._started
+            load = self._load
         m = self._m
         success, failed = int(m.queries["success"].get()), int(m.queries["failed"].get())
         status, issues = health.worker_health(sample.cpu_percent, sample.memory_bytes, since, critical,
-                                              sample.status, self.thresholds)
+                                              sample.status, self.thresholds, process_pid=sample.pid)
         return WorkerVitals(self.worker_id, status, issues, since, uptime, sample.cpu_percent,
-                            sample.memory_bytes, sample.memory_percent, active,
-                            health.worker_load(sample.cpu_percent, sample.memory_percent, active),
+                            sample.memory_bytes, sample.memory_percent, active, load,
                             success + failed, success, int(m.hits.get()), int(m.misses.get()), sample.status)
 
     def _note_status(self) -> WorkerVitals:
@@ -246,8 +257,8 @@ class WorkerMonitor:
                                                *(None if duration[p] is None else timedelta(seconds=duration[p])
                                                  for p in ("p50", "p95", "p99"))),
             resource_utilization=WorkerResourceStats(
-                sample.cpu_percent, sample.memory_bytes / MIB, sample.memory_percent,
-                sample.disk_used_bytes / MIB, sample.disk_percent, sample.connections, sample.open_fds,
+                sample.cpu_percent, _mib(sample.memory_bytes), sample.memory_percent,
+                _mib(sample.disk_used_bytes), sample.disk_percent, sample.connections, sample.open_fds,
                 sample.threads, sample.status),
             query_stats=WorkerQueryStats(total, vitals.active_queries, success, total - success,
                                          percent(success, total), int(m.rows.get()), int(m.bytes.get()), unmatched),
@@ -262,6 +273,10 @@ class WorkerMonitor:
     def check_performance_alerts(self, vitals: WorkerVitals | None = None) -> list[PerformanceAlert]:
         """high_cpu, high_memory, low_cache_hit_rate and high_failure_rate alerts that fire now."""
         return (vitals or self._note_status()).performance_alerts(self.thresholds)
+
+
+def _mib(size_bytes: int | None) -> float | None:
+    return None if size_bytes is None else size_bytes / MIB
 
 
 def _check_amounts(**amounts: float) -> None:

@@ -9,6 +9,25 @@ SEVERITIES = ("info", "warning", "error", "critical")
 # factor of about 2.5-5, which is enough for histogram_quantile within a bucket.
 FRAGMENT_DURATION_BUCKETS = (0.001, 0.005, 0.025, 0.1, 0.25, 1, 2.5, 10, 30)
 NETWORK_LATENCY_BUCKETS = (0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5)
+# The resource gauges: name and help. A series exists only while its figure was read in the last sample.
+RESOURCE_GAUGES = {
+    "cpu": ("worker_cpu_usage_percent", "CPU usage of a worker's process, percent of one core "
+            "(may exceed 100 on several cores); absent while the process is not read."),
+    "mem": ("worker_memory_usage_bytes", "Resident memory of a worker's process; absent while the process is "
+            "not read."),
+    "mem_pct": ("worker_memory_usage_percent", "Resident memory of a worker's process, percent of the machine's "
+                "total memory; absent while the process is not read."),
+    "disk": ("worker_disk_usage_bytes", "Used bytes on the file system of a worker's data path; absent while "
+             "it is not read."),
+    "disk_pct": ("worker_disk_usage_percent", "Used share of the file system of a worker's data path, percent; "
+                 "absent while it is not read."),
+    "fds": ("worker_open_fds", "Open file descriptors of a worker's process; absent while the process is not read."),
+    "conns": ("worker_connections", "Open inet connections of a worker's process; absent while the process is "
+              "not read."),
+    "threads": ("worker_threads", "Threads of a worker's process; absent while the process is not read."),
+    "up": ("worker_process_up", "1 while a worker's process runs, 0 once it is gone; absent before the first "
+           "sample."),
+}
 
 
 class WorkerMetrics:
@@ -16,6 +35,7 @@ class WorkerMetrics:
 
     def __init__(self, registry: MetricsRegistry, worker_id: str):
         r, wid = registry, {"worker_id": worker_id}
+        self._registry, self._labels = registry, wid
         self.queries = {status: r.counter("worker_queries_total", "Queries (fragments) finished on a worker, "
                                           "by status (success or failed).", {**wid, "status": status})
                         for status in ("success", "failed")}
@@ -35,27 +55,19 @@ class WorkerMetrics:
         self.requests = r.counter("worker_network_requests_total", "Network requests a worker received.", wid)
         self.latency = r.histogram("worker_network_latency_seconds", NETWORK_LATENCY_BUCKETS,
                                    "Network latency reported by a worker.", wid)
-        self.resources = {
-            "cpu": r.gauge("worker_cpu_usage_percent", "CPU usage of a worker's process, percent of one core "
-                           "(may exceed 100 on several cores).", wid),
-            "mem": r.gauge("worker_memory_usage_bytes", "Resident memory of a worker's process.", wid),
-            "mem_pct": r.gauge("worker_memory_usage_percent", "Resident memory of a worker's process, "
-                               "percent of the machine's total memory.", wid),
-            "disk": r.gauge("worker_disk_usage_bytes", "Used bytes on the file system of a worker's data path.", wid),
-            "disk_pct": r.gauge("worker_disk_usage_percent", "Used share of the file system of a worker's "
-                                "data path, percent.", wid),
-            "fds": r.gauge("worker_open_fds", "Open file descriptors of a worker's process.", wid),
-            "conns": r.gauge("worker_connections", "Open inet connections of a worker's process.", wid),
-            "threads": r.gauge("worker_threads", "Threads of a worker's process.", wid),
-        }
-        self.up = r.gauge("worker_process_up", "1 when the last sample of a worker's process succeeded.", wid)
 
     def set_resources(self, sample: ResourceSample) -> None:
-        """Set the resource gauges and worker_process_up from one psutil sample."""
-        g = self.resources
+        """Set the resource gauges from one psutil sample; a figure not read leaves /metrics (no series).
+
+        worker_process_up is 1 while the process is there (read, or access denied), 0 once it is gone.
+        """
+        up = None if sample.status == "not_sampled" else 0 if sample.status == "process_gone" else 1
         for key, value in (("cpu", sample.cpu_percent), ("mem", sample.memory_bytes),
                            ("mem_pct", sample.memory_percent), ("disk", sample.disk_used_bytes),
                            ("disk_pct", sample.disk_percent), ("fds", sample.open_fds),
-                           ("conns", sample.connections), ("threads", sample.threads)):
-            g[key].set(value)
-        self.up.set(1 if sample.ok else 0)
+                           ("conns", sample.connections), ("threads", sample.threads), ("up", up)):
+            name, help_text = RESOURCE_GAUGES[key]
+            if value is None:
+                self._registry.remove(name, self._labels)
+            else:
+                self._registry.gauge(name, help_text, self._labels).set(value)

@@ -12,18 +12,22 @@ from bytedb_exporter.rules.health import AlertFinding, Thresholds, worker_alerts
 
 @dataclass(frozen=True)
 class WorkerVitals:
-    """The few numbers health, load and alerts need; cheap enough to read on every scrape."""
+    """The few numbers health, load and alerts need; cheap enough to read on every scrape.
+
+    cpu_percent, memory_bytes and memory_percent are None when they were not read, and so is load
+    (then the worker counts in neither load balance nor utilization).
+    """
 
     worker_id: str
     status: str
     issues: list[str]
     seconds_since_heartbeat: float
     uptime_seconds: float
-    cpu_percent: float
-    memory_bytes: int
-    memory_percent: float
+    cpu_percent: float | None
+    memory_bytes: int | None
+    memory_percent: float | None
     active_queries: int
-    load: float
+    load: float | None
     total_queries: int
     successful_queries: int
     cache_hits: int
@@ -77,16 +81,16 @@ class WorkerPerformanceStats:
 
 @dataclass
 class WorkerResourceStats:
-    """The last psutil sample of the worker's process and data path."""
+    """The last psutil sample of the worker's process and data path; a figure not read is None."""
 
-    cpu_usage_percent: float
-    memory_usage_mb: float
-    memory_usage_percent: float
-    disk_usage_mb: float
-    disk_usage_percent: float
-    active_connections: int
-    open_file_descriptors: int
-    threads: int
+    cpu_usage_percent: float | None
+    memory_usage_mb: float | None
+    memory_usage_percent: float | None
+    disk_usage_mb: float | None
+    disk_usage_percent: float | None
+    active_connections: int | None
+    open_file_descriptors: int | None
+    threads: int | None
     process_status: str
 
 
@@ -164,7 +168,7 @@ class WorkerStats:
     cache_stats: WorkerCacheStats
     network_stats: WorkerNetworkStats
     recent_errors: list[WorkerError] = field(default_factory=list)
-    load: float = 0.0
+    load: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form with the original's keys (durations as `_ms`, times ISO)."""
@@ -187,9 +191,9 @@ class WorkerStats:
                                                float(p["throughput_mbps"]), _ms(p["latency_p50_ms"]),
                                                _ms(p["latency_p95_ms"]), _ms(p["latency_p99_ms"])),
             resource_utilization=WorkerResourceStats(
-                float(r["cpu_usage_percent"]), float(r["memory_usage_mb"]), float(r["memory_usage_percent"]),
-                float(r["disk_usage_mb"]), float(r["disk_usage_percent"]), int(r["active_connections"]),
-                int(r["open_file_descriptors"]), int(r["threads"]), str(r["process_status"])),
+                _float(r["cpu_usage_percent"]), _float(r["memory_usage_mb"]), _float(r["memory_usage_percent"]),
+                _float(r["disk_usage_mb"]), _float(r["disk_usage_percent"]), _int(r["active_connections"]),
+                _int(r["open_file_descriptors"]), _int(r["threads"]), str(r["process_status"])),
             query_stats=WorkerQueryStats(int(q["total_queries"]), int(q["active_queries"]),
                                          int(q["successful_queries"]), int(q["failed_queries"]),
                                          float(q["success_rate_percent"]), int(q["rows_processed"]),
@@ -202,17 +206,25 @@ class WorkerStats:
                                              int(n["latency_samples"]), float(n["bytes_per_second"])),
             recent_errors=[WorkerError(_time(e["timestamp"]), str(e["error"]), str(e["query"]), str(e["severity"]))
                            for e in data["recent_errors"]],
-            load=float(data.get("load", 0.0)),
+            load=_float(data.get("load")),
         )
 
     @classmethod
     def empty(cls, worker_id: str) -> WorkerStats:
-        """Zero figures for a worker never heard from."""
+        """Zero counts and no resource readings (None) for a worker never heard from."""
         return cls(worker_id, WorkerHealthStatus("offline", datetime.now(timezone.utc), "", timedelta(), [], 0.0),
                    WorkerPerformanceStats(0.0, timedelta(), 0.0, None, None, None),
-                   WorkerResourceStats(0.0, 0.0, 0.0, 0.0, 0.0, 0, 0, 0, "not_sampled"),
+                   WorkerResourceStats(None, None, None, None, None, None, None, None, "not_sampled"),
                    WorkerQueryStats(0, 0, 0, 0, 0.0, 0, 0, 0), WorkerCacheStats(0, 0, 0.0, 0.0, 0),
                    WorkerNetworkStats(0, 0, 0, 0, timedelta(), 0, 0.0))
+
+
+def _float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _int(value: Any) -> int | None:
+    return None if value is None else int(value)
 
 
 def _ms(value: float | None) -> timedelta | None:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,17 @@ from bytedb_exporter.config.sections import (
 
 # The dataclasses live in config_models and are re-exported here for existing importers.
 __all__ = ["AuthConfig", "Config", "ConfigError", "Limits", "ProcessConfig", "RemoteWorker",
-           "load_config", "parse_config"]
+           "example_config", "load_config", "parse_config"]
 
 ROLES = ("coordinator", "worker")
 DEFAULT_PORTS = {"coordinator": 8091, "worker": 9101}
+
+
+def example_config(role: str) -> str:
+    """The commented example configuration of a role (coordinator or worker), shipped inside the package."""
+    if role not in ROLES:
+        raise ValueError(f"no example configuration for role {role!r}; expected one of {', '.join(ROLES)}")
+    return (resources.files("bytedb_exporter.config") / "examples" / f"{role}.yml").read_text(encoding="utf-8")
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:

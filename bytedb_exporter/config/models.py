@@ -50,13 +50,14 @@ class AuthConfig:
 
 @dataclass(frozen=True)
 class Limits:
-    """Caps on label values and on what ingest may hold."""
+    """Caps on label values, on what ingest may hold and on open live streams."""
 
     max_workers: int = 64
     max_open_queries: int = 10000
     open_query_timeout_seconds: float = 600.0
     max_body_bytes: int = 1024 * 1024
     max_batch_events: int = 10000
+    max_streams: int = 200  # open /api/stream clients; under gunicorn at most threads - 32
 
 
 @dataclass(frozen=True)

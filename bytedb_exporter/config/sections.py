@@ -213,6 +213,7 @@ def read_limits(section: Section) -> Limits:
                     open_query_timeout_seconds=section.positive("open_query_timeout_seconds",
                                                                 Limits.open_query_timeout_seconds),
                     max_body_bytes=section.count("max_body_bytes", Limits.max_body_bytes, 1024, 64 * 1024 * 1024),
-                    max_batch_events=section.count("max_batch_events", Limits.max_batch_events, 1, 10 ** 6))
+                    max_batch_events=section.count("max_batch_events", Limits.max_batch_events, 1, 10 ** 6),
+                    max_streams=section.count("max_streams", Limits.max_streams, 1, 100000))
     section.finish()
     return limits

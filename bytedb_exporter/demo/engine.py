@@ -65,8 +65,8 @@ class QueryResult:
 
 
 def worker_names(count: int) -> list[str]:
-    """Worker ids of a cluster with `count` workers: worker-0, worker-1, ..."""
-    return [f"worker-{i}" for i in range(count)]
+    """Worker ids of a cluster with `count` workers: worker-1 .. worker-<count> (shard i is worker-<i+1>)."""
+    return [f"worker-{i + 1}" for i in range(count)]
 
 
 def merge_answers(plan: QueryPlan, parts: Sequence[tuple[str, list[str], list[tuple[Any, ...]]]]
@@ -112,13 +112,20 @@ class DemoCluster:
                  coordinator_monitor: Any = None, fragment_timeout: float = 10.0,
                  result_cache_bytes: int = 2 * 1024 * 1024, result_cache_ttl: float = 10.0,
                  worker_cache_bytes: int = 256 * 1024, worker_cache_ttl: float = 30.0,
-                 start_method: str = "spawn", start: bool = True) -> None:
-        """Build (or reuse) the shards in `data_dir` and, unless start=False, start the workers."""
+                 start_method: str = "spawn", start: bool = True,
+                 work_factors: Mapping[str, int] | None = None) -> None:
+        """Build (or reuse) the shards in `data_dir` and, unless start=False, start the workers;
+        `work_factors` (worker id -> factor) makes a worker run each uncached fragment that many times."""
+        self.worker_ids = worker_names(workers)
+        factors = dict(work_factors or {})
+        unknown = sorted(set(factors) - set(self.worker_ids))
+        if unknown:
+            raise ValueError(f"work_factors names unknown workers {unknown}; the workers are {self.worker_ids}")
         self.data_dir = Path(data_dir)
         self.paths = build_shards(self.data_dir, workers, spec)
         self.catalog = Catalog.from_shards(self.paths)
-        self.worker_ids = worker_names(workers)
-        self.workers = {wid: WorkerProcess(wid, path, worker_cache_bytes, worker_cache_ttl, start_method)
+        self.workers = {wid: WorkerProcess(wid, path, worker_cache_bytes, worker_cache_ttl, start_method,
+                                           factors.get(wid, 1))
                         for wid, path in zip(self.worker_ids, self.paths, strict=False)}
         self.fragment_timeout = fragment_timeout
         self.cache: LRUCache[tuple[Any, ...]] = LRUCache(result_cache_bytes, result_cache_ttl)
@@ -294,7 +301,8 @@ class DemoCluster:
             _hook(monitor, "set_cache_size", answer.cache_bytes)
         if not answer.ok:
             _hook(monitor, "record_error", answer.error or "fragment failed", query=sql, severity="error")
-        _hook(monitor, "record_query_end", fid, answer.ok, answer.row_count, answer.answer_bytes)
+        # Processed: what the worker read from its shard; sent: its answer (record_network_activity above).
+        _hook(monitor, "record_query_end", fid, answer.ok, answer.row_count, answer.read_bytes or 0)
         return answer
 
     def close(self) -> None:

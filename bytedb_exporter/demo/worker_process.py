@@ -43,6 +43,7 @@ class FragmentAnswer:
     answer_bytes: int = 0
     round_trip_seconds: float = 0.0
     result_blob: bytes = b""
+    read_bytes: int | None = None  # bytes the worker read from its shard file for this fragment; None: unmeasured
 
     @property
     def network_seconds(self) -> float:
@@ -61,9 +62,25 @@ def encode_request(op: str, sql: str = "", params: Sequence[Any] = ()) -> bytes:
     return pickle.dumps({"op": op, "sql": sql, "params": list(params)}, protocol=pickle.HIGHEST_PROTOCOL)
 
 
-def _execute(db: sqlite3.Connection, cache: LRUCache[tuple[bytes, int]], request: dict[str, Any]) -> dict[str, Any]:
-    """Run one fragment (or answer it from the fragment cache) and build the reply."""
-    started = time.perf_counter()
+def _bytes_read() -> tuple[int, int] | None:
+    """(bytes this process has read with read/pread so far, size of this reading itself) from Linux's
+    /proc/self/io `rchar`; None where there is no such file."""
+    try:
+        with open("/proc/self/io", "rb") as io:
+            text = io.read()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith(b"rchar:"):
+            return int(line.split()[1]), len(text)
+    return None
+
+
+def _execute(db: sqlite3.Connection, cache: LRUCache[tuple[bytes, int]], request: dict[str, Any],
+             work_factor: int = 1) -> dict[str, Any]:
+    """Run one fragment (or answer it from the fragment cache) and build the reply; a fragment that is
+    not cached runs `work_factor` times, as on a shard with that many times the data."""
+    started, before = time.perf_counter(), _bytes_read()
     params = tuple(request.get("params", ()))
     key = (normalize_sql(request["sql"]), params)
     reply: dict[str, Any] = {"id": request["id"], "ok": True, "error": None, "cache_hit": False, "evictions": 0}
@@ -76,6 +93,8 @@ def _execute(db: sqlite3.Connection, cache: LRUCache[tuple[bytes, int]], request
             cursor = db.execute(request["sql"], params)
             rows = cursor.fetchall()
             columns = [d[0] for d in cursor.description or ()]
+            for _ in range(work_factor - 1):
+                db.execute(request["sql"], params).fetchall()
             blob = pickle.dumps((columns, rows, len(rows)), protocol=pickle.HIGHEST_PROTOCOL)
             reply["row_count"] = len(rows)
             reply["evictions"] = cache.put(key, (blob, len(rows)), len(blob))
@@ -83,6 +102,8 @@ def _execute(db: sqlite3.Connection, cache: LRUCache[tuple[bytes, int]], request
             reply.update(ok=False, error=f"{type(exc).__name__}: {exc}", row_count=0)
             blob = b""
     reply["exec_seconds"] = time.perf_counter() - started
+    after = _bytes_read()  # between the readings only SQLite reads (its shard file), plus the first reading
+    reply["read_bytes"] = max(0, after[0] - before[0] - before[1]) if before and after else None
     reply["result"] = blob
     reply["result_bytes"] = len(blob)
     reply["cache_bytes"] = cache.size_bytes
@@ -90,7 +111,7 @@ def _execute(db: sqlite3.Connection, cache: LRUCache[tuple[bytes, int]], request
 
 
 def worker_main(db_path: str, conn: Connection, parent_pid: int,
-                cache_bytes: int = 256 * 1024, cache_ttl: float = 30.0) -> None:
+                cache_bytes: int = 256 * 1024, cache_ttl: float = 30.0, work_factor: int = 1) -> None:
     """Child process loop: answer requests until stop, parent death, EOF, SIGTERM or SIGINT."""
     stopping = threading.Event()
 
@@ -120,7 +141,7 @@ def worker_main(db_path: str, conn: Connection, parent_pid: int,
             if op == "ping":
                 reply: dict[str, Any] = {"id": request["id"], "ok": True}
             else:
-                reply = _execute(db, cache, request)
+                reply = _execute(db, cache, request, work_factor)
             try:
                 conn.send_bytes(pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL))
             except (OSError, ValueError):
@@ -141,12 +162,16 @@ class WorkerProcess:
     """Coordinator-side handle of one worker child process."""
 
     def __init__(self, worker_id: str, db_path: Path, cache_bytes: int = 256 * 1024,
-                 cache_ttl: float = 30.0, start_method: str = "spawn") -> None:
-        """Handle for a worker serving `db_path`; call start() to launch it."""
+                 cache_ttl: float = 30.0, start_method: str = "spawn", work_factor: int = 1) -> None:
+        """Handle for a worker serving `db_path` (each uncached fragment run `work_factor` times); call start()
+        to launch it."""
+        if work_factor < 1:
+            raise ValueError(f"work_factor must be at least 1, got {work_factor}")
         self.worker_id = worker_id
         self.db_path = Path(db_path)
         self.cache_bytes = cache_bytes
         self.cache_ttl = cache_ttl
+        self.work_factor = work_factor
         self._ctx = multiprocessing.get_context(start_method)
         self._process: BaseProcess | None = None
         self._conn: Connection | None = None
@@ -161,7 +186,7 @@ class WorkerProcess:
         parent_conn, child_conn = ctx.Pipe(duplex=True)
         self._process = ctx.Process(
             target=worker_main, name=f"bytedb-demo-{self.worker_id}", daemon=True,
-            args=(str(self.db_path), child_conn, os.getpid(), self.cache_bytes, self.cache_ttl))
+            args=(str(self.db_path), child_conn, os.getpid(), self.cache_bytes, self.cache_ttl, self.work_factor))
         self._process.start()
         child_conn.close()
         self._conn = parent_conn
@@ -218,7 +243,8 @@ class WorkerProcess:
             fragment_id, ok=reply["ok"], row_count=reply.get("row_count", 0), result_bytes=reply["result_bytes"],
             exec_seconds=reply["exec_seconds"], error=reply.get("error"), cache_hit=reply["cache_hit"],
             cache_evictions=reply["evictions"], cache_bytes=reply["cache_bytes"], request_bytes=sent,
-            answer_bytes=received, round_trip_seconds=round_trip, result_blob=reply["result"])
+            answer_bytes=received, round_trip_seconds=round_trip, result_blob=reply["result"],
+            read_bytes=reply.get("read_bytes"))
         if decode:
             answer.decode()
         return answer

@@ -1,6 +1,8 @@
 """Ingest event batches: every event validated against a state snapshot before any is applied."""
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,11 +32,15 @@ WORKER_FIELDS: dict[str, tuple[str, ...]] = {
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {**QUERY_FIELDS, **WORKER_FIELDS}
 # Codes of events that are well formed but refused by a limit or by where they were sent (HTTP 422).
 REFUSALS = ("unknown_query_type", "cardinality_limit", "too_many_open_queries", "wrong_exporter")
+# Longest strings (characters): query ids, worker ids (a label value), error texts, SQL texts.
 MAX_ID = 128
+MAX_WORKER_ID = 64
+MAX_ERROR = 4096
 MAX_TEXT = 100_000
 MAX_COUNT = 10_000
 MAX_AMOUNT = 2 ** 53
 MAX_MS = 7 * 24 * 3600 * 1000.0
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 @dataclass(frozen=True)
@@ -92,22 +98,39 @@ class Invalid(Exception):
         self.code = code
 
 
+def _in_range(value: float, high: float) -> bool:
+    """0 <= value <= high and finite; an int is compared exactly (math.isfinite would overflow on a huge one)."""
+    return (isinstance(value, int) or math.isfinite(value)) and 0 <= value <= high
+
+
 def _amount(name: str, value: Any, high: float = MAX_AMOUNT, integer: bool = True) -> Any:
+    """A finite number from 0 to `high` (an integer unless `integer` is False; -0.0 becomes 0.0)."""
     ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if not ok or isinstance(value, bool) or not 0 <= value <= high:
-        kind = "an integer" if integer else "a number"
-        raise Invalid(f"{name}: expected {kind} from 0 to {high:g}, got {value!r}")
-    return value if integer else float(value)
+    if not ok or isinstance(value, bool) or not _in_range(value, high):
+        kind = "an integer" if integer else "a finite number"
+        raise Invalid(f"{name}: expected {kind} from 0 to {high:g}, got {_short(value)}")
+    return value if integer else float(value) + 0.0
 
 
-def _text(name: str, value: Any, limit: int = MAX_TEXT) -> str:
+def _text(name: str, value: Any, limit: int = MAX_TEXT, identifier: bool = False) -> str:
+    """A non-empty string of valid UTF-8 and at most `limit` characters; an identifier has no control characters."""
     if not isinstance(value, str) or not value or len(value) > limit:
         raise Invalid(f"{name}: expected a non-empty string of at most {limit} characters, got {_short(value)}")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise Invalid(f"{name}: not valid UTF-8 (a lone surrogate at character {error.start})") from None
+    control = CONTROL.search(value) if identifier else None
+    if control is not None:
+        raise Invalid(f"{name}: control character {control.group()!r} at character {control.start()} in an id")
     return value
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except (RecursionError, ValueError):  # nested too deeply to print, or an int too long to print
+        text = f"a {type(value).__name__}"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -135,14 +158,14 @@ def _facts(raw: Mapping[str, Any]) -> dict[str, Any]:
     if "network_latency_ms" in raw:
         out["network_latency"] = _amount("network_latency_ms", raw["network_latency_ms"], MAX_MS, False) / 1000.0
     if "error" in raw:
-        out["error"] = _text("error", raw["error"], 4096)
+        out["error"] = _text("error", raw["error"], MAX_ERROR)
     return out
 
 
 def _query_event(kind: str, raw: Mapping[str, Any], ctx: IngestContext, open_ids: set[str]) -> Event:
     if not ctx.accepts_queries:
         raise Invalid("query events go to the coordinator's exporter, not a worker's", "wrong_exporter")
-    query_id = _text("query_id", raw.get("query_id"), MAX_ID)
+    query_id = _text("query_id", raw.get("query_id"), MAX_ID, identifier=True)
     values = _facts(raw)
     if kind == "query_start":
         values["sql"] = _text("sql", raw.get("sql"))
@@ -170,10 +193,10 @@ def _query_event(kind: str, raw: Mapping[str, Any], ctx: IngestContext, open_ids
 def _worker_event(kind: str, raw: Mapping[str, Any], ctx: IngestContext, new_ids: set[str],
                   active_counts: dict[str, int]) -> Event:
     worker_id = raw.get("worker_id", ctx.default_worker)
-    worker_id = _text("worker_id", worker_id, 64)
+    worker_id = _text("worker_id", worker_id, MAX_WORKER_ID, identifier=True)
     values: dict[str, Any] = {}
     if "query_id" in WORKER_FIELDS[kind]:
-        values["query_id"] = _text("query_id", raw.get("query_id"), MAX_ID)
+        values["query_id"] = _text("query_id", raw.get("query_id"), MAX_ID, identifier=True)
     if kind == "worker_query_end":
         success = raw.get("success", True)
         if not isinstance(success, bool):
@@ -186,9 +209,9 @@ def _worker_event(kind: str, raw: Mapping[str, Any], ctx: IngestContext, new_ids
         values["size_bytes"] = _amount("size_bytes", raw.get("size_bytes"))
     elif kind == "worker_error":
         severity = raw.get("severity", "error")
-        if severity not in SEVERITIES:
+        if not isinstance(severity, str) or severity not in SEVERITIES:
             raise Invalid(f"severity: expected one of {', '.join(SEVERITIES)}, got {_short(severity)}")
-        values.update(error=_text("error", raw.get("error"), 4096), severity=severity,
+        values.update(error=_text("error", raw.get("error"), MAX_ERROR), severity=severity,
                       query=_text("query", raw["query"]) if "query" in raw else "")
     elif kind == "network":
         values.update(received=_amount("bytes_received", raw.get("bytes_received", 0)),
@@ -231,8 +254,8 @@ def validate_batch(raw_events: Sequence[Any], ctx: IngestContext) -> tuple[list[
             allowed = set(fields) | {"type"} | ({"worker_id"} if kind in WORKER_FIELDS else set())
             unknown = sorted(set(raw) - allowed)
             if unknown:
-                raise Invalid(f"unknown field(s) {', '.join(map(str, unknown))} for {kind}; expected "
-                              f"{', '.join(sorted(allowed))}")
+                names = ", ".join(map(_short, unknown[:10]))
+                raise Invalid(f"unknown field(s) {names} for {kind}; expected {', '.join(sorted(allowed))}")
             if kind in QUERY_FIELDS:
                 events.append(_query_event(kind, raw, ctx, open_ids))
             else:

@@ -137,6 +137,21 @@ class MetricsRegistry:
         """The metric with this name and label values, or None."""
         return self._metrics.get((_strip_total(name), tuple(sorted(labels.items())) if labels else ()))
 
+    def remove(self, name: str, labels: Labels) -> bool:
+        """Drop one labelled series from the exposition and the registry (asking for it again makes it anew);
+        False when it does not exist."""
+        if not labels:
+            raise ValueError("only a labelled series can be removed")
+        key = (_strip_total(name), tuple(sorted(labels.items())))
+        with self._lock:
+            metric = self._metrics.pop(key, None)
+            if metric is None:
+                return False
+            _, label_names, family, _ = self._families[_strip_total(name) if metric.kind == "counter" else name]
+            values = {**self._const_labels, **{k: str(v) for k, v in labels.items()}}
+            family.remove(*(values[label] for label in label_names))
+        return True
+
     def get_all_metrics(self) -> list[Metric]:
         """Every metric created in this registry, in creation order."""
         return list(self._metrics.values())

@@ -4,40 +4,66 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Iterator
 
-from prometheus_client import CollectorRegistry, ProcessCollector
+from prometheus_client import CollectorRegistry, Counter, ProcessCollector
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
+from bytedb_exporter.cluster.collectors import counting_failures
+from bytedb_exporter.metrics.registry import NAMESPACE
 from bytedb_exporter.metrics.scrape import consistent_scrape
 
 log = logging.getLogger(__name__)
+SCRAPE_COLLECTORS = ("worker", "cluster", "registry")
 
 
 class MergedRegistries(Collector):
     """Collects the source registries (distinct ones) at scrape time; same-named families are merged,
-    identical samples kept once."""
+    identical samples kept once.
+
+    What a scrape leaves out is logged and counted in bytedb_scrape_errors_total{collector}: a family
+    or a worker the worker or cluster collector could not build, or a whole source registry that
+    raised (`registry`; the families it yielded before and every other registry are still served).
+    """
 
     def __init__(self, sources: Callable[[], Iterable[CollectorRegistry]]):
         self._sources = sources
+        self._own = CollectorRegistry(auto_describe=False)
+        errors = Counter(f"{NAMESPACE}_scrape_errors", "Scrape-time failures whose families were left out of "
+                         "/metrics, by collector (worker, cluster, registry).", ["collector"], registry=self._own)
+        self._errors = {collector: errors.labels(collector=collector) for collector in SCRAPE_COLLECTORS}
 
     def collect(self) -> Iterator[Metric]:
-        merged: dict[str, Metric] = {}
-        seen = set()
-        with consistent_scrape():
-            families = [family for registry in self._sources() for family in registry.collect()]
-        for family in families:
-            target = merged.get(family.name)
-            if target is None:
-                target = merged[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
-            elif target.type != family.type:
-                log.warning("metric %s has types %s and %s; keeping the first", family.name, target.type, family.type)
-                continue
-            for sample in family.samples:
-                key = (sample.name, tuple(sorted(sample.labels.items())))
-                if key not in seen:
-                    seen.add(key)
-                    target.samples.append(sample)
-        return iter(merged.values())
+        families: list[Metric] = []
+        with consistent_scrape(), counting_failures() as failures:
+            for registry in self._sources():
+                try:
+                    for family in registry.collect():
+                        families.append(family)
+                except Exception:
+                    log.exception("a source registry failed at scrape time; its remaining families were left out")
+                    failures["registry"] += 1
+        for collector, count in failures.items():
+            self._errors[collector].inc(count)
+        return iter(_merge([*families, *self._own.collect()]).values())
+
+
+def _merge(families: Iterable[Metric]) -> dict[str, Metric]:
+    """Families by name with their samples merged; an identical sample is kept once."""
+    merged: dict[str, Metric] = {}
+    seen = set()
+    for family in families:
+        target = merged.get(family.name)
+        if target is None:
+            target = merged[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
+        elif target.type != family.type:
+            log.warning("metric %s has types %s and %s; keeping the first", family.name, target.type, family.type)
+            continue
+        for sample in family.samples:
+            key = (sample.name, tuple(sorted(sample.labels.items())))
+            if key not in seen:
+                seen.add(key)
+                target.samples.append(sample)
+    return merged
 
 
 def exposition_registry(sources: Callable[[], Iterable[CollectorRegistry]]) -> CollectorRegistry:

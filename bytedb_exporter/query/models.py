@@ -103,16 +103,16 @@ class QueryMetrics:
 
 @dataclass
 class QueryStats:
-    """Totals and rates over every query the monitor has seen."""
+    """Totals and rates over every query the monitor has seen (end-to-end queries, not worker fragments)."""
 
     total_queries: int
     successful_queries: int
     failed_queries: int
     optimized_queries: int
     active_queries: int
-    average_response_time: timedelta
+    query_response_time: timedelta
     throughput_qps: float
-    optimization_rate_percent: float
+    optimized_queries_percent: float
     average_cost_reduction_percent: float
     error_rate_percent: float
     window_seconds: float

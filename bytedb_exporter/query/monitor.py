@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import contextlib
+import heapq
 import threading
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any, NamedTuple
@@ -15,6 +16,7 @@ from bytedb_exporter.query.execution import PHASES, QueryExecution
 from bytedb_exporter.query.models import QueryMetrics, QueryStats, TopQueryInfo
 from bytedb_exporter.query.report import QueryPerformanceReport, build_report
 from bytedb_exporter.query.sqltext import QUERY_TYPES, label_for_query_type, normalize_sql
+from bytedb_exporter.rules.health import DEFAULT_THRESHOLDS, Thresholds
 
 # The original's 10 ms..30 s, plus 1 and 5 ms so that cache hits and small queries get real quantiles.
 DURATION_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -34,19 +36,70 @@ class TypeSeries(NamedTuple):
     duration: Histogram
 
 
+class TopQueryTable:
+    """At most `size` normalized SQL texts; when full, a new text evicts the one with the smallest total time.
+
+    A lazy min-heap finds that one: every update pushes (total, seq, key) and only the newest push of a
+    key counts; the heap is rebuilt from the table when stale entries outnumber it 4 to 1 (amortized O(log n)).
+    Not thread-safe: the monitor holds its lock.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self._infos: dict[str, TopQueryInfo] = {}
+        self._newest: dict[str, int] = {}
+        self._heap: list[tuple[float, int, str]] = []
+        self._seq = 0
+
+    def __len__(self) -> int:
+        return len(self._infos)
+
+    def add(self, key: str, metrics: QueryMetrics) -> None:
+        """Count one finished query under its normalized text."""
+        info = self._infos.get(key)
+        if info is None:
+            if len(self._infos) >= self.size:
+                self._evict_smallest()
+            info = self._infos[key] = TopQueryInfo(sql=key)
+        info.execution_count += 1
+        info.total_seconds += metrics.total_seconds
+        info.total_rows_processed += metrics.rows_processed
+        info.failed_count += bool(metrics.error_message)
+        info.last_timestamp = metrics.start_timestamp + metrics.total_seconds
+        self._seq += 1
+        self._newest[key] = self._seq
+        heapq.heappush(self._heap, (info.total_seconds, self._seq, key))
+        if len(self._heap) > 4 * len(self._infos) + 16:
+            self._heap = [(self._infos[k].total_seconds, seq, k) for k, seq in self._newest.items()]
+            heapq.heapify(self._heap)
+
+    def _evict_smallest(self) -> None:
+        while self._heap:
+            _, seq, key = heapq.heappop(self._heap)
+            if self._newest.get(key) == seq:
+                del self._infos[key], self._newest[key]
+                return
+
+    def copies(self) -> list[TopQueryInfo]:
+        """Copies of every kept entry."""
+        return [TopQueryInfo(**vars(info)) for info in self._infos.values()]
+
+
 class QueryMonitor:
-    """Records every query's lifecycle into Prometheus metrics and bounded histories."""
+    """Records every query's lifecycle into Prometheus metrics and bounded histories; its advice
+    uses `thresholds`."""
 
     def __init__(self, registry: MetricsRegistry | None = None, history_size: int = 1000,
-                 failed_history_size: int = 200, top_queries_size: int = 500, window_seconds: float = 60.0):
+                 failed_history_size: int = 200, top_queries_size: int = 500, window_seconds: float = 60.0,
+                 thresholds: Thresholds | None = None):
         if min(history_size, failed_history_size, top_queries_size) < 1:
             raise ValueError("history sizes must be at least 1")
         self.registry = registry or MetricsRegistry()
+        self.thresholds = thresholds or DEFAULT_THRESHOLDS
         self._lock = threading.Lock()
         self._recent: deque[QueryMetrics] = deque(maxlen=history_size)
         self._failed: deque[QueryMetrics] = deque(maxlen=failed_history_size)
-        self._top: OrderedDict[str, TopQueryInfo] = OrderedDict()
-        self._top_size = top_queries_size
+        self._top = TopQueryTable(top_queries_size)
         self._window = SlidingWindowCounter(window_seconds)
         self._listeners: list[Callable[[QueryMetrics], None]] = []
         self._create_metrics()
@@ -136,24 +189,10 @@ class QueryMonitor:
                 self._failed.append(metrics)
             self._window.add()
             self._recent.append(metrics)
-            self._update_top(key, metrics)
+            self._top.add(key, metrics)
             listeners = self._listeners
         for listener in listeners:
             listener(metrics)
-
-    def _update_top(self, key: str, metrics: QueryMetrics) -> None:
-        info = self._top.get(key)
-        if info is None:
-            info = self._top[key] = TopQueryInfo(sql=key)
-            if len(self._top) > self._top_size:
-                self._top.popitem(last=False)
-        else:
-            self._top.move_to_end(key)
-        info.execution_count += 1
-        info.total_seconds += metrics.total_seconds
-        info.total_rows_processed += metrics.rows_processed
-        info.failed_count += bool(metrics.error_message)
-        info.last_timestamp = metrics.start_timestamp + metrics.total_seconds
 
     def get_query_stats(self) -> QueryStats:
         """Totals since start (read from the Prometheus series: one source of truth), throughput
@@ -172,9 +211,9 @@ class QueryMonitor:
             failed_queries=failed,
             optimized_queries=optimized,
             active_queries=int(self._active.get()),
-            average_response_time=timedelta(seconds=duration_sum / total if total else 0.0),
+            query_response_time=timedelta(seconds=duration_sum / total if total else 0.0),
             throughput_qps=qps,
-            optimization_rate_percent=percent(optimized, total),
+            optimized_queries_percent=percent(optimized, total),
             average_cost_reduction_percent=reduction_sum / optimized if optimized else 0.0,
             error_rate_percent=percent(failed, total),
             window_seconds=self._window.window,
@@ -191,9 +230,9 @@ class QueryMonitor:
             return list(self._failed)[::-1][:max(limit, 0)]
 
     def get_top_queries(self, limit: int = 10) -> list[TopQueryInfo]:
-        """Normalized SQL texts ordered by total time spent, largest first."""
+        """Normalized SQL texts ordered by total time spent, largest first (the table keeps the largest)."""
         with self._lock:
-            infos = [TopQueryInfo(**vars(info)) for info in self._top.values()]
+            infos = self._top.copies()
         infos.sort(key=lambda info: info.total_seconds, reverse=True)
         return infos[:max(limit, 0)]
 

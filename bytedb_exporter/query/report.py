@@ -45,7 +45,7 @@ def timing_breakdown(phase_stats: dict[str, dict[str, Any]]) -> dict[str, dict[s
 
 
 def build_report(monitor: QueryMonitor) -> QueryPerformanceReport:
-    """Assemble the report from the monitor's current statistics (constant cost)."""
+    """Assemble the report from the monitor's current statistics (constant cost); advice at its thresholds."""
     summary = monitor.get_query_stats()
     phases = monitor.phase_stats()
     cache = monitor.cache_hit_stats()
@@ -54,19 +54,20 @@ def build_report(monitor: QueryMonitor) -> QueryPerformanceReport:
     advice = query_recommendations(
         total_queries=summary.total_queries,
         failure_rate_percent=summary.error_rate_percent,
-        optimization_rate_percent=summary.optimization_rate_percent,
-        average_response_seconds=summary.average_response_time.total_seconds(),
+        optimization_rate_percent=summary.optimized_queries_percent,
+        average_response_seconds=summary.query_response_time.total_seconds(),
         optimized_queries=summary.optimized_queries,
         average_cost_reduction_percent=summary.average_cost_reduction_percent,
         average_coordination_seconds=coordination["mean"],
         average_cache_hit_percent=cache["mean"] * 100 if cache["count"] else None,
+        thresholds=monitor.thresholds,
     )
     return QueryPerformanceReport(
         summary=summary,
         timing_breakdown=timing_breakdown(phases),
         distribution_stats=monitor.distribution_stats(),
         optimization_impact={
-            "optimization_rate": summary.optimization_rate_percent,
+            "optimized_queries_percent": summary.optimized_queries_percent,
             "cost_reduction_distribution": reduction,
             "average_cost_reduction": summary.average_cost_reduction_percent,
         },

@@ -24,7 +24,7 @@ ALERT_SEVERITIES: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Health and alert limits; the defaults are the original's."""
+    """Health, alert and recommendation limits; the defaults are the original's."""
 
     degraded_cpu_percent: float = 90.0
     degraded_memory_bytes: float = 8 * GIB
@@ -41,6 +41,13 @@ class Thresholds:
     cluster_healthy_ratio: float = 0.8
     cluster_degraded_ratio: float = 0.5
     poor_load_balance_score: float = 70.0
+    # Recommendation limits without an alert of their own (the original's; alerts above are shared).
+    high_response_seconds: float = 5.0
+    low_optimization_percent: float = 50.0
+    low_cost_reduction_percent: float = 50.0
+    high_coordination_seconds: float = 0.1
+    high_cluster_utilization_percent: float = 85.0
+    high_network_latency_seconds: float = 0.05
 
     def __post_init__(self) -> None:
         if self.unhealthy_cpu_percent < self.degraded_cpu_percent:
@@ -65,42 +72,65 @@ class AlertFinding:
     message: str
 
 
-def worker_health(cpu_percent: float, memory_bytes: float, seconds_since_heartbeat: float,
+def worker_health(cpu_percent: float | None, memory_bytes: float | None, seconds_since_heartbeat: float,
                   recent_critical_errors: int = 0, process_status: str = "ok",
-                  thresholds: Thresholds = DEFAULT_THRESHOLDS) -> tuple[str, list[str]]:
-    """(status, issues): offline, then unhealthy, then degraded, else healthy."""
+                  thresholds: Thresholds = DEFAULT_THRESHOLDS, process_pid: int | None = None) -> tuple[str, list[str]]:
+    """(status, issues): offline (process gone, then no heartbeat), then unhealthy, then degraded, else healthy.
+
+    A CPU or memory figure that was not read (None) raises nothing."""
     t = thresholds
+    if process_status == "process_gone":
+        return "offline", [f"process exited (pid {process_pid})" if process_pid is not None
+                           else "no process found to monitor"]
     if seconds_since_heartbeat > t.offline_after_seconds:
-        return "offline", [f"no heartbeat or activity for {seconds_since_heartbeat:.0f} s "
-                           f"(limit {t.offline_after_seconds:.0f} s)"]
+        return "offline", [f"no heartbeat or activity for {seconds_text(seconds_since_heartbeat)} s "
+                           f"(limit {seconds_text(t.offline_after_seconds)} s)"]
     unhealthy: list[str] = []
     degraded: list[str] = []
-    if process_status == "process_gone":
-        unhealthy.append("monitored process is gone")
-    elif process_status == "access_denied":
+    if process_status == "access_denied":
         degraded.append("access to the monitored process was denied")
-    if cpu_percent > t.unhealthy_cpu_percent:
+    if cpu_percent is not None and cpu_percent > t.unhealthy_cpu_percent:
         unhealthy.append(f"CPU usage {cpu_percent:.1f}% above {t.unhealthy_cpu_percent:.0f}%")
-    elif cpu_percent > t.degraded_cpu_percent:
+    elif cpu_percent is not None and cpu_percent > t.degraded_cpu_percent:
         degraded.append(f"CPU usage {cpu_percent:.1f}% above {t.degraded_cpu_percent:.0f}%")
-    if memory_bytes > t.unhealthy_memory_bytes:
+    if memory_bytes is not None and memory_bytes > t.unhealthy_memory_bytes:
         unhealthy.append(f"memory {memory_bytes / GIB:.1f} GiB above {t.unhealthy_memory_bytes / GIB:.1f} GiB")
-    elif memory_bytes > t.degraded_memory_bytes:
+    elif memory_bytes is not None and memory_bytes > t.degraded_memory_bytes:
         degraded.append(f"memory {memory_bytes / GIB:.1f} GiB above {t.degraded_memory_bytes / GIB:.1f} GiB")
     if recent_critical_errors:
         degraded.append(f"{recent_critical_errors} critical error(s) in the last "
-                        f"{t.critical_error_window_seconds:.0f} s")
+                        f"{seconds_text(t.critical_error_window_seconds)} s")
     if unhealthy:
         return "unhealthy", unhealthy + degraded
     return ("degraded", degraded) if degraded else ("healthy", [])
 
 
-def cluster_health_status(counts: Mapping[str, int],
-                          thresholds: Thresholds = DEFAULT_THRESHOLDS) -> tuple[str, list[str]]:
-    """(status, issues) from workers per state: >= 80 % healthy, >= 50 % degraded, else critical."""
+def seconds_text(seconds: float) -> str:
+    """A duration for a message: 3 significant digits below 100 s (0.5, 1.25, 30), whole seconds above."""
+    return f"{seconds:.0f}" if abs(seconds) >= 100 else f"{seconds:.3g}"
+
+
+def query_health_status(finished: int, failed: int,
+                        thresholds: Thresholds = DEFAULT_THRESHOLDS) -> tuple[str, list[str]]:
+    """(status, issues) of a coordinator without workers, from its finished queries: degraded when more than
+    alert_min_queries finished and under alert_success_percent of them succeeded, else healthy."""
+    if finished <= 0:
+        return "healthy", ["no workers registered; no queries finished yet"]
+    success = percent(finished - failed, finished)
+    issues = [f"no workers registered; {success:.1f}% of {finished} queries succeeded"]
+    if finished > thresholds.alert_min_queries and success < thresholds.alert_success_percent:
+        issues.append(f"query success rate below {thresholds.alert_success_percent:.0f}%")
+        return "degraded", issues
+    return "healthy", issues
+
+
+def cluster_health_status(counts: Mapping[str, int], thresholds: Thresholds = DEFAULT_THRESHOLDS, *,
+                          finished_queries: int = 0, failed_queries: int = 0) -> tuple[str, list[str]]:
+    """(status, issues) from workers per state: >= 80 % healthy, >= 50 % degraded, else critical;
+    without workers, the coordinator's query health (query_health_status over its finished queries)."""
     total = sum(counts.get(state, 0) for state in WORKER_STATES)
     if total == 0:
-        return "critical", ["no workers registered"]
+        return query_health_status(finished_queries, failed_queries, thresholds)
     healthy = counts.get("healthy", 0)
     ratio = healthy / total
     issues: list[str] = []
@@ -124,9 +154,12 @@ def count_states(statuses: Sequence[str]) -> dict[str, int]:
     return counts
 
 
-def worker_load(cpu_percent: float, memory_percent: float, active_queries: int) -> float:
-    """(cpu % + memory % + 10 x active queries) / 3."""
-    return (cpu_percent + memory_percent + 10.0 * active_queries) / 3.0
+def worker_load(cpu_percent: float | None, memory_percent: float | None, running_queries: float) -> float | None:
+    """(CPU % + memory % + 10 x running queries) / 3, each input averaged over the load window by the caller
+    (docs/metrics.md, "Worker load"); None without a CPU or memory reading."""
+    if cpu_percent is None or memory_percent is None:
+        return None
+    return (cpu_percent + memory_percent + 10.0 * running_queries) / 3.0
 
 
 def load_balance_score(loads: Sequence[float]) -> float:
@@ -146,15 +179,15 @@ def _finding(kind: str, message: str) -> AlertFinding:
     return AlertFinding(kind, ALERT_SEVERITIES[kind], message)
 
 
-def worker_alerts(cpu_percent: float, memory_percent: float, cache_hits: int, cache_misses: int,
+def worker_alerts(cpu_percent: float | None, memory_percent: float | None, cache_hits: int, cache_misses: int,
                   total_queries: int, successful_queries: int,
                   thresholds: Thresholds = DEFAULT_THRESHOLDS) -> list[AlertFinding]:
-    """high_cpu, high_memory, low_cache_hit_rate and high_failure_rate, when they fire."""
+    """high_cpu, high_memory, low_cache_hit_rate and high_failure_rate, when they fire (no reading: no alert)."""
     t = thresholds
     found: list[AlertFinding] = []
-    if cpu_percent > t.alert_cpu_percent:
+    if cpu_percent is not None and cpu_percent > t.alert_cpu_percent:
         found.append(_finding("high_cpu", f"CPU usage is {cpu_percent:.1f}% (above {t.alert_cpu_percent:.0f}%)"))
-    if memory_percent > t.alert_memory_percent:
+    if memory_percent is not None and memory_percent > t.alert_memory_percent:
         found.append(_finding("high_memory",
                               f"Memory usage is {memory_percent:.1f}% (above {t.alert_memory_percent:.0f}%)"))
     lookups = cache_hits + cache_misses
@@ -185,7 +218,7 @@ def cluster_alerts(status: str, offline_workers: Sequence[str], score: float, on
 
 
 def cluster_utilization(cpu_percents: Sequence[float]) -> float:
-    """Mean CPU usage of the online workers in percent; 0 without any."""
+    """Mean CPU usage in percent of the online workers whose CPU was read; 0 without any."""
     return sum(cpu_percents) / len(cpu_percents) if cpu_percents else 0.0
 
 

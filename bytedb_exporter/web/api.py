@@ -7,9 +7,10 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
-from bytedb_exporter.metrics.export import MetricsExporter
+from bytedb_exporter.metrics.export import families_json, json_lines, timer_families
 from bytedb_exporter.web.errors import BadRequest, json_error
 from bytedb_exporter.web.metrics_endpoint import metrics_response
+from bytedb_exporter.web.stream import RETRY_AFTER_SECONDS
 
 api = Blueprint("api", __name__)
 PROMETHEUS_TYPES = ("application/openmetrics-text", "text/plain")
@@ -113,17 +114,26 @@ def history() -> Response:
 
 @api.get("/api/metrics")
 def metrics_json() -> Response:
-    """JSON by default; the Prometheus formats when the Accept header prefers them (as Prometheus does)."""
+    """Every series of /metrics as JSON, one per line (from one collect() of the same exposition registry);
+    the Prometheus formats when the Accept header prefers them (as Prometheus does)."""
     if preferred_metrics_format(request.headers.get("Accept", "")) in PROMETHEUS_TYPES:
         return prometheus_response()
-    exporters = [MetricsExporter(registry) for registry in state().registries()]
-    return jsonify([item for exporter in exporters for item in exporter.json_metrics()])
+    families = list(state().exposition.collect())
+    body = json_lines(families_json(families, timer_families(state().registries())))
+    return Response(body, mimetype="application/json")
 
 
 @api.get("/api/stream")
-def stream() -> Response:
-    # The generator needs no request context: it only reads the hub.
-    response = Response(state().hub.events(), mimetype="text/event-stream")
+def stream() -> Any:
+    """The live snapshots as SSE; 503 with Retry-After at once when max_streams clients are open."""
+    hub = state().hub
+    events = hub.open()  # needs no request context: it only reads the hub
+    if events is None:
+        refused, code = json_error(503, "too_many_streams", f"{hub.max_clients} live streams are open, the most "
+                                   f"this exporter serves (limits.max_streams); retry in {RETRY_AFTER_SECONDS} s")
+        refused.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return refused, code
+    response = Response(events, mimetype="text/event-stream")
     response.headers["Cache-Control"] = "no-cache"
     response.headers["X-Accel-Buffering"] = "no"
     return response

@@ -9,7 +9,7 @@ from flask.json.provider import DefaultJSONProvider
 from prometheus_client import CollectorRegistry
 
 from bytedb_exporter.cluster.coordinator import CoordinatorMonitor
-from bytedb_exporter.config.models import AuthConfig
+from bytedb_exporter.config.models import AuthConfig, Limits
 from bytedb_exporter.ingest.service import IngestService
 from bytedb_exporter.metrics.registry import MetricsRegistry
 from bytedb_exporter.prometheus.exposition import exposition_registry
@@ -48,20 +48,21 @@ class AppState:
 def create_app(coordinator: CoordinatorMonitor | None = None, queries: QueryMonitor | None = None, *,
                stream_interval: float = 2.0, history_minutes: float = 15.0, keepalive: float = 15.0,
                start_stream: bool = True, auth: AuthConfig | None = None,
-               ingest: IngestService | None = None) -> Flask:
+               ingest: IngestService | None = None, max_streams: int = Limits.max_streams) -> Flask:
     """A dashboard app over these monitors (new ones sharing one registry when not given),
-    optionally behind `auth` and with POST /api/v1/events served by `ingest`."""
+    optionally behind `auth`, with POST /api/v1/events served by `ingest` and at most `max_streams`
+    open /api/stream clients."""
     if coordinator is None:
         coordinator = CoordinatorMonitor(queries.registry if queries is not None else MetricsRegistry())
     if queries is None:
-        queries = QueryMonitor(coordinator.registry)
+        queries = QueryMonitor(coordinator.registry, thresholds=coordinator.thresholds)
     app = Flask("bytedb_exporter", template_folder=str(asset_dir("templates")),
                 static_folder=str(asset_dir("static")))
     if isinstance(app.json, DefaultJSONProvider):
         app.json.sort_keys = False  # keep the documents' key order
     history = ClusterHistory(span_seconds=history_minutes * 60, interval_seconds=stream_interval)
     views = MonitorViews(coordinator, queries, history)
-    hub = SnapshotHub(views.live, stream_interval, keepalive)
+    hub = SnapshotHub(views.live, coordinator.registry, stream_interval, keepalive, max_streams)
     state = AppState(coordinator, queries, views, hub,
                      exposition_registry(lambda: [r.collector_registry for r in state.registries()]))
     app.extensions["bytedb"] = state

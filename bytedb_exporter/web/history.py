@@ -39,7 +39,7 @@ class ClusterHistory:
             maxlen=max(1, int(window_seconds / interval_seconds)) + 1)
         self._lock = threading.Lock()
 
-    def record(self, timestamp: str, total_qps: float, duration_buckets: Buckets, finished: float,
+    def record(self, timestamp: str, query_qps: float, duration_buckets: Buckets, finished: float,
                failed: float, worker_cpu: dict[str, float]) -> dict[str, Any]:
         """Add a point from cumulative readings; returns it."""
         with self._lock:
@@ -50,7 +50,7 @@ class ClusterHistory:
             errors = failed - oldest[2] if oldest else failed
             point = {
                 "timestamp": timestamp,
-                "total_qps": total_qps,
+                "query_qps": query_qps,
                 **window_quantiles(duration_buckets, older_buckets),
                 "error_rate_percent": 100.0 * errors / done if done > 0 else 0.0,
                 "worker_cpu": dict(worker_cpu),

@@ -1,30 +1,64 @@
-"""Server-Sent Events: one snapshot per tick, shared by every listening client."""
+"""Server-Sent Events: one snapshot per tick, shared by every listening client, at most max_clients at once."""
 from __future__ import annotations
 
 import json
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import Any
 
+from bytedb_exporter.metrics.registry import MetricsRegistry
+
 log = logging.getLogger(__name__)
+RETRY_AFTER_SECONDS = 10  # what a refused client is told to wait (Retry-After); the page backs off further
+
+
+class ClientStream:
+    """One client's SSE text; close() (the WSGI server calls it when the client goes) frees its slot once,
+    whether or not iteration ever started."""
+
+    def __init__(self, events: Generator[str, None, None], release: Callable[[], None]):
+        self._events = events
+        self._release: Callable[[], None] | None = release
+
+    def __iter__(self) -> ClientStream:
+        return self
+
+    def __next__(self) -> str:
+        return next(self._events)
+
+    def close(self) -> None:
+        """Stop the events and give the slot back (idempotent)."""
+        release, self._release = self._release, None
+        if release is not None:
+            try:
+                self._events.close()
+            finally:
+                release()
 
 
 class SnapshotHub:
-    """Builds the live snapshot once per interval and hands the same JSON to all clients."""
+    """Builds the live snapshot once per interval and hands the same JSON to at most `max_clients` clients."""
 
-    def __init__(self, build: Callable[[], dict[str, Any]], interval: float = 2.0, keepalive: float = 15.0):
+    def __init__(self, build: Callable[[], dict[str, Any]], registry: MetricsRegistry, interval: float = 2.0,
+                 keepalive: float = 15.0, max_clients: int = 200):
         if interval <= 0:
             raise ValueError("stream interval must be positive")
+        if max_clients < 1:
+            raise ValueError("max_clients must be at least 1")
         self._build = build
         self.interval = interval
         self.keepalive = keepalive
+        self.max_clients = max_clients
         self._condition = threading.Condition()
         self._sequence = 0
         self._payload: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.clients = 0
+        self._open_gauge = registry.gauge("stream_clients", "Open /api/stream connections (live dashboard clients).")
+        self._refused = registry.counter("stream_refused_total", "Requests to /api/stream refused with 503 because "
+                                         "limits.max_streams streams were open.")
 
     def start(self) -> None:
         """Start ticking in a daemon thread (idempotent)."""
@@ -67,23 +101,36 @@ class SnapshotHub:
         with self._condition:
             return self._payload
 
-    def events(self) -> Iterator[str]:
-        """SSE text for one client: the latest snapshot at once, then each new one; comments keep it alive."""
+    def cap(self, most: int) -> None:
+        """Lower max_clients to `most` (at least 1), e.g. to what a server's threads can carry."""
+        self.max_clients = max(1, min(self.max_clients, most))
+
+    def open(self) -> ClientStream | None:
+        """A slot and the stream for one new client, or None (counted as refused) when max_clients are open."""
         with self._condition:
+            if self.clients >= self.max_clients:
+                self._refused.inc()
+                return None
             self.clients += 1
-        try:
-            yield f"retry: {int(self.interval * 1000)}\n\n"
-            seen = 0
-            while not self._stop.is_set():
-                with self._condition:
-                    if self._sequence == seen:
-                        self._condition.wait(self.keepalive)
-                    sequence, payload = self._sequence, self._payload
-                if sequence != seen and payload is not None:
-                    seen = sequence
-                    yield f"id: {sequence}\ndata: {payload}\n\n"
-                else:
-                    yield ": keepalive\n\n"
-        finally:
+            self._open_gauge.inc()
+        return ClientStream(self._events(), self._release)
+
+    def _release(self) -> None:
+        with self._condition:
+            self.clients -= 1
+            self._open_gauge.dec()
+
+    def _events(self) -> Generator[str, None, None]:
+        """SSE text: the latest snapshot at once, then each new one; comments keep it alive."""
+        yield f"retry: {int(self.interval * 1000)}\n\n"
+        seen = 0
+        while not self._stop.is_set():
             with self._condition:
-                self.clients -= 1
+                if self._sequence == seen:
+                    self._condition.wait(self.keepalive)
+                sequence, payload = self._sequence, self._payload
+            if sequence != seen and payload is not None:
+                seen = sequence
+                yield f"id: {sequence}\ndata: {payload}\n\n"
+            else:
+                yield ": keepalive\n\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from bytedb_exporter.cluster.coordinator import CoordinatorMonitor
+from bytedb_exporter.cluster.coordinator import CoordinatorMonitor, read_stats
 from bytedb_exporter.cluster.coordinator_models import ClusterAlert, CoordinatorStats
 from bytedb_exporter.metrics.jsonutil import iso, to_jsonable
 from bytedb_exporter.query.models import QueryStats
@@ -25,12 +25,12 @@ class MonitorViews:
         return self.coordinator.get_cluster_health().to_dict()
 
     def workers(self) -> dict[str, dict[str, Any]]:
-        return {wid: monitor.get_worker_stats().to_dict()
+        return {wid: read_stats(wid, monitor).to_dict()
                 for wid, monitor in sorted(self.coordinator.workers().items())}
 
     def worker(self, worker_id: str) -> dict[str, Any] | None:
         monitor = self.coordinator.workers().get(worker_id)
-        return monitor.get_worker_stats().to_dict() if monitor else None
+        return read_stats(worker_id, monitor).to_dict() if monitor else None
 
     def alerts(self, alerts: list[ClusterAlert] | None = None) -> list[dict[str, Any]]:
         """Active alerts (these, or the coordinator's now); a worker's alert carries its worker_id."""
@@ -44,7 +44,8 @@ class MonitorViews:
 
     def overview(self, stats: CoordinatorStats | None = None,
                  query_stats: QueryStats | None = None) -> dict[str, Any]:
-        """The original's overview card (from these snapshots, or fresh ones)."""
+        """The original's overview card (from these snapshots, or fresh ones); its query figures are end-to-end
+        queries (docs/api.md names the keys they replace)."""
         stats = stats or self.coordinator.get_coordinator_stats()
         query_stats = query_stats or self.queries.get_query_stats()
         health = stats.cluster_health
@@ -55,9 +56,9 @@ class MonitorViews:
             "total_queries": query_stats.total_queries,
             "successful_queries": query_stats.successful_queries,
             "failed_queries": query_stats.failed_queries,
-            "optimization_rate": query_stats.optimization_rate_percent,
-            "average_response_time": query_stats.average_response_time.total_seconds() * 1000,
-            "total_qps": query_stats.throughput_qps,
+            "optimized_queries_percent": query_stats.optimized_queries_percent,
+            "query_response_time_ms": query_stats.query_response_time.total_seconds() * 1000,
+            "query_qps": query_stats.throughput_qps,
             "uptime": health.uptime.total_seconds(),
             "last_updated": iso(datetime.now(timezone.utc)),
         }
@@ -85,7 +86,7 @@ class MonitorViews:
         stats = self.coordinator.get_coordinator_stats()
         workers = {}
         for wid, monitor in sorted(self.coordinator.workers().items()):
-            worker = monitor.get_worker_stats()
+            worker = read_stats(wid, monitor)
             workers[wid] = {
                 "qps": worker.performance.queries_per_second,
                 "response_time": worker.performance.average_response_time.total_seconds() * 1000,

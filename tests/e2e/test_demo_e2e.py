@@ -52,9 +52,9 @@ def demo(tmp_path_factory):
 def test_every_endpoint_answers_with_measured_data(demo):
     base = demo["base"]
     overview = get_json(f"{base}/api/overview")
-    assert overview["total_workers"] == 3 and overview["total_queries"] > 10 and overview["total_qps"] > 0
+    assert overview["total_workers"] == 3 and overview["total_queries"] > 10 and overview["query_qps"] > 0
     workers = get_json(f"{base}/api/workers")
-    assert sorted(workers) == ["worker-0", "worker-1", "worker-2"]
+    assert sorted(workers) == ["worker-1", "worker-2", "worker-3"]
     assert all(w["query_stats"]["total_queries"] > 0 for w in workers.values())
     assert all(w["resource_utilization"]["memory_usage_mb"] > 1 for w in workers.values())  # psutil on the child
     assert get_json(f"{base}/api/workers/worker-1")["worker_id"] == "worker-1"

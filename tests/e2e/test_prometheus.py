@@ -34,7 +34,7 @@ generate = load_module(ROOT / "grafana" / "generate.py", "_bytedb_grafana_genera
 pytestmark = pytest.mark.e2e
 
 WORKERS = 3
-WORKER_IDS = {f"worker-{i}" for i in range(WORKERS)}
+WORKER_IDS = {f"worker-{i}" for i in range(1, WORKERS + 1)}  # the demo numbers its workers from 1
 COORDINATOR_JOB = "bytedb-coordinator"
 RECORDING_RULES = ROOT / "rules" / "bytedb-recording.yml"
 RULE_FILES = sorted((ROOT / "rules").glob("*.yml"))
@@ -64,7 +64,7 @@ class Stack:
     @property
     def exporter_urls(self) -> dict[str, str]:
         urls = {"coordinator": f"http://127.0.0.1:{self.coordinator_port}/metrics"}
-        urls.update({f"worker-{i}": f"http://127.0.0.1:{port}/metrics" for i, port in enumerate(self.worker_ports)})
+        urls.update({f"worker-{i}": f"http://127.0.0.1:{port}/metrics" for i, port in enumerate(self.worker_ports, 1)})
         return urls
 
     def logs(self) -> str:

@@ -17,10 +17,13 @@ from typing import Any
 import psutil
 import pytest
 
+from bytedb_exporter.cluster.coordinator import CoordinatorMonitor
+from bytedb_exporter.cluster.worker import WorkerMonitor
 from bytedb_exporter.demo.dataset import DatasetSpec, build_shards
 from bytedb_exporter.demo.engine import DemoCluster, worker_names
 from bytedb_exporter.demo.worker_process import WorkerProcess
 from bytedb_exporter.demo.workload import run
+from bytedb_exporter.metrics.registry import MetricsRegistry
 
 SPEC = DatasetSpec(employees=900, departments=12, sales=9000, seed=11)
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +97,31 @@ def test_workload_drives_every_hook(cluster: tuple[DemoCluster, list[Any]]) -> N
     assert any(m == "record_cache_hit" for _, m, _ in worker_calls)
     assert any(m == "record_cache_miss" for _, m, _ in worker_calls)
     assert any(m == "record_cache_eviction" for _, m, _ in worker_calls)
-    assert all(a[2] >= 0 and a[3] > 0 for _, m, a in worker_calls if m == "record_query_end" and a[1])
+    assert all(a[2] >= 0 and a[3] >= 0 for _, m, a in worker_calls if m == "record_query_end" and a[1])
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="the demo reads bytes read from /proc/self/io")
+def test_workers_report_bytes_read_apart_from_bytes_sent(tmp_path: Path) -> None:
+    """Processed bytes are what a worker read from its shard, sent bytes its answers: two figures, so the
+    data transfer reduction (100 - 100 x sent / processed) is measured, not 0 by construction."""
+    coordinator = CoordinatorMonitor(MetricsRegistry())
+    monitors = {wid: WorkerMonitor(wid, MetricsRegistry(), data_path=None) for wid in worker_names(3)}
+    for wid, monitor in monitors.items():
+        coordinator.register_worker(wid, monitor)
+    try:
+        with DemoCluster(tmp_path / "data", 3, SPEC, worker_monitors=monitors, coordinator_monitor=coordinator,
+                         worker_cache_bytes=8 * 1024) as demo:
+            summary = run(demo, qps=500, max_queries=40, error_rate=0.0)
+        assert summary.queries == 40
+        stats = [monitor.get_worker_stats() for monitor in monitors.values()]
+        processed = sum(st.query_stats.bytes_processed for st in stats)
+        sent = sum(st.network_stats.bytes_sent for st in stats)
+        assert processed > 0 and sent > 0 and processed != sent
+        reduction = coordinator.get_coordinator_stats().optimization_metrics.data_transfer_reduction_percent
+        assert reduction == pytest.approx(100 - 100 * sent / processed) and reduction != 0.0
+    finally:
+        for monitor in monitors.values():
+            monitor.close()
 
 
 def test_invalid_queries_fail_and_cluster_keeps_working(cluster: tuple[DemoCluster, list[Any]]) -> None:
@@ -125,17 +152,18 @@ def test_worker_answers_bad_sql_with_an_error(tmp_path: Path) -> None:
 
 def test_killed_worker_gives_errors_not_a_hang(cluster: tuple[DemoCluster, list[Any]]) -> None:
     demo, log = cluster
-    victim = demo.workers["worker-1"]
+    assert demo.worker_ids == ["worker-1", "worker-2", "worker-3"]  # shard i is worker-<i+1>
+    victim = demo.workers["worker-2"]
     os.kill(victim.pid, signal.SIGKILL)
     victim._process.join(5)
     started = time.monotonic()
     result = demo.execute("SELECT city, COUNT(*) AS n FROM employees GROUP BY city ORDER BY city")
     assert time.monotonic() - started < demo.fragment_timeout
-    assert not result.ok and "worker-1" in (result.error or "")
-    assert any(n == "worker-1" and m == "record_error" for n, m, _ in log)
-    other = demo.execute("SELECT id FROM employees WHERE id = 3")  # pruned to worker-0
+    assert not result.ok and "worker-2" in (result.error or "")
+    assert any(n == "worker-2" and m == "record_error" for n, m, _ in log)
+    other = demo.execute("SELECT id FROM employees WHERE id = 3")  # 3 % 3 = shard 0: pruned to worker-1
     assert other.ok and other.rows == [(3,)]
-    assert demo.restart_dead_workers() == ["worker-1"]
+    assert demo.restart_dead_workers() == ["worker-2"]
     assert demo.execute("SELECT COUNT(*) AS n FROM sales WHERE region = 'north'").ok
 
 

@@ -136,3 +136,25 @@ def test_worker_exporter_ingests_its_own_worker_events_only():
 def test_ingest_can_be_turned_off():
     client = service(ingest={"enabled": False}).app.test_client()
     assert post(client, QUERY).status_code in (404, 405)
+
+
+@pytest.mark.parametrize("body, field", [
+    ('[{"type": "heartbeat", "worker_id": "pw-\\udc80"}]', "worker_id"),
+    ('[{"type": null}]', "type"),
+    ('[{"type": "network", "worker_id": "w0", "latency_ms": NaN}]', "latency_ms"),
+    ('[{"type": "network", "worker_id": "w0", "latency_ms": Infinity}]', "latency_ms"),
+    ('[{"type": "network", "worker_id": "w0", "bytes_sent": 1e999}]', "bytes_sent"),
+    ('[{"type": "heartbeat", "worker_id": "w0"}, {"type": "query_start", "query_id": "q", "sql": "\\ud800"}]', "sql"),
+])
+def test_unencodable_or_unbounded_values_are_refused_and_metrics_keep_working(coordinator, body, field):
+    client = coordinator.app.test_client()
+    before = client.get("/metrics").get_data(as_text=True)
+    response = post(client, body)
+    assert response.status_code == 400, response.get_json()
+    bad = response.get_json()["errors"]
+    assert [(e["index"], e["reason"].split(":")[0]) for e in bad] == [(body.count('"type"') - 1, field)]
+    after = client.get("/metrics")
+    assert after.status_code == 200
+    assert 'worker_id="pw-' not in after.get_data(as_text=True)
+    assert [line for line in before.splitlines() if line.startswith("bytedb_worker_")] == \
+        [line for line in after.get_data(as_text=True).splitlines() if line.startswith("bytedb_worker_")]

@@ -6,11 +6,23 @@ import jsonschema
 import pytest
 import yaml
 
+from bytedb_exporter.config.loader import parse_config
+from bytedb_exporter.serve import Service
+from bytedb_exporter.web.auth import OPEN_PATHS
+
 SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml").read_text())
 
 
+def response_for(path, method, status):
+    """The documented response, with a `$ref` to components/responses followed."""
+    found = SPEC["paths"][path][method]["responses"][str(status)]
+    if "$ref" in found:
+        found = SPEC["components"]["responses"][found["$ref"].rsplit("/", 1)[1]]
+    return found
+
+
 def schema_for(path, method, status, content_type="application/json"):
-    schema = SPEC["paths"][path][method]["responses"][str(status)]["content"][content_type]["schema"]
+    schema = response_for(path, method, status)["content"][content_type]["schema"]
     return {**schema, "components": SPEC["components"]}
 
 
@@ -49,9 +61,6 @@ def test_stream_snapshot_matches_spec(app):
 
 
 def serve_mode_app():
-    from bytedb_exporter.config.loader import parse_config
-    from bytedb_exporter.serve import Service
-
     return Service(parse_config({"role": "coordinator", "node_id": "c",
                                  "limits": {"max_body_bytes": 1024}}, "test.yml")).app
 
@@ -74,3 +83,55 @@ def test_every_route_is_documented(app):
         routes |= {rule.rule.replace("<", "{").replace(">", "}") for rule in served.url_map.iter_rules()
                    if rule.endpoint != "static"}
     assert routes == set(SPEC["paths"])
+
+
+def operations():
+    return [(path, method) for path, item in SPEC["paths"].items() for method in item]
+
+
+def concrete(path):
+    return path.replace("{worker_id}", "worker-1").replace("{alert_id}", "some-alert")
+
+
+@pytest.mark.parametrize("auth", [{"bearer_token": "t0ken"}, {"basic": {"username": "u", "password": "p"}},
+                                  {"bearer_token": "t0ken", "protect_metrics": True}])
+def test_unauthorized_answers_match_spec(auth):
+    client = Service(parse_config({"role": "coordinator", "node_id": "c", "auth": auth}, "auth.yml")).app.test_client()
+    for path, method in operations():
+        response = client.open(concrete(path), method=method.upper())
+        if path in OPEN_PATHS and not auth.get("protect_metrics"):
+            assert response.status_code == 200, path
+            continue
+        assert response.status_code == 401, (path, response.status_code)
+        jsonschema.validate(response.get_json(), schema_for(path, method, 401))
+        header = response_for(path, method, 401)["headers"]["WWW-Authenticate"]["schema"]
+        jsonschema.validate(response.headers["WWW-Authenticate"], header)
+
+
+def test_security_declares_exactly_the_open_paths():
+    for path, method in operations():
+        security = SPEC["paths"][path][method].get("security", SPEC["security"])
+        assert {"bearerAuth": []} in security and {"basicAuth": []} in security, path
+        assert ({} in security) == (path in OPEN_PATHS), path
+
+
+def test_ingest_is_absent_from_the_dashboard_app_as_declared(client):
+    response = client.post("/api/v1/events", json=[{"type": "heartbeat", "worker_id": "w"}])
+    assert response.status_code == 404
+    jsonschema.validate(response.get_json(), schema_for("/api/v1/events", "post", 404))
+
+
+def test_stream_refusal_beyond_the_cap_matches_spec():
+    app = Service(parse_config({"role": "coordinator", "node_id": "c", "limits": {"max_streams": 1}}, "t.yml")).app
+    client = app.test_client()
+    held = client.get("/api/stream", buffered=False)
+    try:
+        assert held.status_code == 200
+        refused = client.get("/api/stream")
+        assert refused.status_code == 503
+        jsonschema.validate(refused.get_json(), schema_for("/api/stream", "get", 503))
+        header = response_for("/api/stream", "get", 503)["headers"]["Retry-After"]["schema"]
+        jsonschema.validate(int(refused.headers["Retry-After"]), header)
+    finally:
+        held.close()
+        app.extensions["bytedb"].hub.stop()

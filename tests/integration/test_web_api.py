@@ -12,14 +12,28 @@ PROMETHEUS_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/ope
                      "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
 
 
-def test_overview_has_the_original_keys_and_measured_values(client):
+def test_overview_has_one_name_per_figure_and_measured_values(client):
     data = client.get("/api/overview").get_json()
     assert set(data) == {"cluster_status", "total_workers", "healthy_workers", "total_queries", "successful_queries",
-                         "failed_queries", "optimization_rate", "average_response_time", "total_qps", "uptime",
-                         "last_updated"}
+                         "failed_queries", "optimized_queries_percent", "query_response_time_ms", "query_qps",
+                         "uptime", "last_updated"}
     assert (data["total_queries"], data["failed_queries"], data["total_workers"]) == (7, 1, 2)
-    assert data["optimization_rate"] == pytest.approx(600 / 7)
-    assert data["total_qps"] > 0
+    assert data["optimized_queries_percent"] == pytest.approx(600 / 7)
+    stats = client.get("/api/queries").get_json()["stats"]
+    assert data["query_qps"] > 0
+    assert data["query_response_time_ms"] == stats["query_response_time_ms"]
+
+
+def test_query_and_fragment_figures_have_distinct_names(client):
+    """Coordinator queries and worker fragments are different figures: no key is shared between them."""
+    perf = client.get("/api/performance").get_json()
+    system, optimization = perf["system_performance"], perf["optimization_metrics"]
+    assert {"fragment_qps", "fragment_response_time_ms"} <= set(system)
+    assert not {"total_qps", "average_response_time_ms", "query_qps"} & set(system)
+    assert system["fragment_qps"] > 0  # 12 fragments on the workers, 7 queries at the coordinator
+    assert "optimizer_applied_percent" in optimization and "optimization_rate_percent" not in optimization
+    impact = perf["query_performance"]["optimization_impact"]
+    assert impact["optimized_queries_percent"] == pytest.approx(600 / 7) and "optimization_rate" not in impact
 
 
 def test_cluster_is_cluster_health(client):
@@ -103,7 +117,7 @@ def test_api_metrics_is_json_unless_prometheus_asks(client):
     as_json = client.get("/api/metrics")
     assert as_json.content_type == "application/json"
     names = {item["name"] for item in as_json.get_json()}
-    assert {"queries_total", "worker_cpu_usage_percent"} <= names
+    assert {"bytedb_queries_total", "bytedb_worker_cpu_usage_percent", "bytedb_build_info"} <= names
     for accept in (PROMETHEUS_ACCEPT, "text/plain;version=0.0.4"):
         response = client.get("/api/metrics", headers={"Accept": accept})
         assert not response.content_type.startswith("application/json"), accept
@@ -133,6 +147,19 @@ def test_page_renders_with_local_assets(client):
     assert client.get("/static/dashboard.js").status_code == 200
 
 
+def test_page_reads_one_key_per_figure(client):
+    """The served script reads the renamed keys and none of the ambiguous ones (no fallback between figures)."""
+    script = client.get("/static/dashboard.js").get_data(as_text=True)
+    for key in ("ov.query_qps", "ov.query_response_time_ms", "perf.fragment_qps", "ov.optimized_queries_percent",
+                "point.query_qps"):
+        assert key in script, key
+    for key in ("total_qps", "average_response_time", "optimization_rate"):
+        assert key not in script, key
+    page = client.get("/").get_data(as_text=True)
+    assert all(f'id="{widget}"' in page for widget in ("query-qps", "query-response-time", "fragment-qps",
+                                                         "optimized-queries"))
+
+
 def read_events(response, count, timeout=5.0):
     """The first `count` data events of an SSE response."""
     events, buffer, deadline = [], "", time.monotonic() + timeout
@@ -160,6 +187,8 @@ def test_stream_sends_snapshots_with_the_description_fields(app):
     assert {"timestamp", "overview", "cluster", "system_metrics", "alerts", "workers", "queries", "point",
             "latency", "recommendations"} <= set(first)
     assert set(first["system_metrics"]) == {"cpu_usage", "memory_usage", "query_rate", "throughput"}
+    assert first["point"]["query_qps"] == first["overview"]["query_qps"] == first["system_metrics"]["query_rate"]
+    assert "total_qps" not in first["point"]
     assert first["overview"]["total_queries"] == 7
     assert events[1]["timestamp"] >= first["timestamp"]
     history = app.test_client().get("/api/history").get_json()

@@ -15,6 +15,8 @@ page = client.get("/")
 assert page.status_code == 200 and b"dashboard.js" in page.data
 assert client.get("/static/vendor/uplot/uPlot.iife.min.js").status_code == 200
 assert client.get("/metrics").status_code == 200
+from bytedb_exporter.config.loader import example_config
+assert "role: worker " in example_config("worker") and "role: coordinator " in example_config("coordinator")
 print("ok")
 """
 
@@ -26,7 +28,8 @@ def test_wheel_contains_assets_and_serves_the_page(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     for required in ("bytedb_exporter/templates/index.html", "bytedb_exporter/static/dashboard.js",
                      "bytedb_exporter/static/vendor/uplot/uPlot.iife.min.js", "bytedb_exporter/py.typed",
-                     "bytedb_exporter/web/app.py", "bytedb_exporter/demo/engine.py"):
+                     "bytedb_exporter/web/app.py", "bytedb_exporter/demo/engine.py",
+                     "bytedb_exporter/config/examples/coordinator.yml", "bytedb_exporter/config/examples/worker.yml"):
         assert required in names, required
     assert not [name for name in names if name.startswith("tests/")]
     unpacked = tmp_path / "site"

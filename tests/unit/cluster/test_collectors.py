@@ -64,7 +64,8 @@ def test_a_failing_worker_is_left_out_and_the_rest_still_scraped(caplog):
         found = families(coordinator.registry)
     assert "vitals exploded" in caplog.text
     assert {s.labels["worker_id"] for s in found["bytedb_worker_load"].samples} == {"w1"}
-    assert "bytedb_cluster_health" not in found  # the cluster collector dropped its families
+    # The cluster view shows the unreadable worker offline rather than dropping the cluster families.
+    assert {s.labels["state"]: s.value for s in found["bytedb_cluster_workers"].samples}["offline"] == 1
     assert "bytedb_worker_cpu_usage_percent" in found  # plain metrics are untouched
 
 

@@ -3,34 +3,53 @@ import json
 from datetime import timedelta
 
 import pytest
-from test_worker_monitor import FakeClock, FakeSampler, samples
+from test_worker_monitor import FakeClock, FakeSampler, busy_sample, samples
 
 from bytedb_exporter.cluster.coordinator import CoordinatorMonitor
 from bytedb_exporter.cluster.sampling import ResourceSample
 from bytedb_exporter.cluster.worker import WorkerMonitor
 from bytedb_exporter.metrics.registry import MetricsRegistry
 
+SAMPLE_SPAN = 10.0
+
 
 def cluster(cpus, registry=None):
-    """A coordinator with one worker per CPU figure, all sharing one fake clock."""
+    """A coordinator with one worker per CPU figure, all sharing one fake clock: each worker's process
+    is sampled twice, SAMPLE_SPAN seconds apart, using that much CPU in between (memory 0 %)."""
     registry = registry or MetricsRegistry()
     clock = FakeClock()
     coordinator = CoordinatorMonitor(registry, clock=clock)
     workers = {}
     for index, cpu in enumerate(cpus, 1):
-        sampler = FakeSampler(ResourceSample(status="ok", cpu_percent=cpu, memory_bytes=100 * 1024 * 1024))
+        sampler = FakeSampler(busy_sample(cpu, 0.0, pid=index))
         worker = WorkerMonitor(f"w{index}", registry, sampler=sampler, clock=clock)
         worker.update_resource_metrics()
         coordinator.register_worker(worker.worker_id, worker)
         workers[worker.worker_id] = worker
+    clock.now += SAMPLE_SPAN
+    for index, (cpu, worker) in enumerate(zip(cpus, workers.values(), strict=True), 1):
+        worker._sampler.next = busy_sample(cpu, cpu * SAMPLE_SPAN / 100, pid=index)
+        worker.update_resource_metrics()
+        worker.heartbeat()
     return coordinator, workers, clock
 
 
-def test_no_workers_is_critical():
+def test_no_workers_shows_the_query_health_not_critical():
     coordinator = CoordinatorMonitor()
     health = coordinator.get_cluster_health()
-    assert (health.status, health.total_workers, health.issues) == ("critical", 0, ["no workers registered"])
+    assert (health.status, health.total_workers) == ("healthy", 0)
+    assert health.issues == ["no workers registered; no queries finished yet"]
     assert coordinator.get_coordinator_stats().system_performance.load_balance_score == 100.0
+    for index in range(12):  # a pure-ingest coordinator: queries, no workers
+        coordinator.record_query_start(f"q{index}", 0, 0)
+        coordinator.record_query_end(f"q{index}", True)
+    assert coordinator.get_cluster_health().status == "healthy"
+    assert not [a for a in coordinator.active_alerts() if a.type.startswith("cluster_")]
+    coordinator.record_query_start("bad", 0, 0)
+    coordinator.record_query_end("bad", False)  # 12 of 13 = 92.3 % < 95 %
+    health = coordinator.get_cluster_health()
+    assert health.status == "degraded" and "92.3% of 13 queries succeeded" in health.issues[0]
+    assert [(a.type, a.severity) for a in coordinator.active_alerts()] == [("cluster_degraded", "warning")]
 
 
 def test_registration_rules():
@@ -74,6 +93,36 @@ def test_load_balance_score_from_worker_loads():
     assert [a.type for a in stats.active_alerts] == ["high_cpu", "cluster_degraded", "poor_load_balance"]
 
 
+def test_a_dead_worker_leaves_balance_utilization_and_loads_and_is_offline_with_its_pid():
+    coordinator, workers, clock = cluster([30, 30, 60])
+    before = coordinator.get_coordinator_stats()
+    assert before.system_performance.cluster_utilization_percent == pytest.approx(40)
+    assert before.system_performance.load_balance_score < 100
+    workers["w3"]._sampler.next = ResourceSample(status="process_gone", pid=3)
+    workers["w3"].update_resource_metrics()
+    clock.now += 60  # long after: still offline for the exit, never "no heartbeat"
+    for wid in ("w1", "w2"):
+        workers[wid].heartbeat()
+    stats = coordinator.get_coordinator_stats()
+    perf, dist = stats.system_performance, stats.resource_distribution
+    assert perf.cluster_utilization_percent == pytest.approx(30)  # the dead worker's missing CPU is not a 0
+    assert perf.load_balance_score == 100.0  # the two live workers carry the same load
+    assert dist.worker_loads == {"w1": pytest.approx(10), "w2": pytest.approx(10)}
+    assert dist.total_cpu_usage_percent == pytest.approx(60) and dist.average_worker_load == pytest.approx(10)
+    health = stats.cluster_health
+    assert (health.worker_statuses["w3"], health.offline_workers) == ("offline", 1)
+    w3 = coordinator.workers()["w3"].get_worker_stats()
+    assert w3.status.issues == ["process exited (pid 3)"] and w3.resource_utilization.cpu_usage_percent is None
+    assert {a.type for a in stats.active_alerts} >= {"workers_offline"}
+    assert "high_cpu" not in {a.type for a in stats.active_alerts}
+    registry = coordinator.registry
+    assert set(samples(registry, "bytedb_worker_load")) == {(("worker_id", "w1"),), (("worker_id", "w2"),)}
+    assert samples(registry, "bytedb_cluster_utilization_percent")[()] == pytest.approx(30)
+    assert samples(registry, "bytedb_cluster_load_balance_score")[()] == 100.0
+    assert (("worker_id", "w3"),) not in samples(registry, "bytedb_worker_cpu_usage_percent")
+    assert samples(registry, "bytedb_worker_process_up")[(("worker_id", "w3"),)] == 0
+
+
 def test_query_coordination_and_optimization_sections():
     coordinator, workers, clock = cluster([10, 10])
     coordinator.record_query_start("q1", fragments=4, workers=2)
@@ -97,7 +146,7 @@ def test_query_coordination_and_optimization_sections():
     assert q.coordination_overhead.total_seconds() == pytest.approx(0.030)  # (20 + 10 + 30) ms / 2 queries
     assert q.parallelism_efficiency_percent == 100.0  # 2 of 2 online workers per query
     o = stats.optimization_metrics
-    assert (o.optimization_rate_percent, o.average_cost_reduction_percent) == (50.0, pytest.approx(40.0))
+    assert (o.optimizer_applied_percent, o.average_cost_reduction_percent) == (50.0, pytest.approx(40.0))
     assert o.data_transfer_reduction_percent == pytest.approx(75.0)  # 250 bytes sent of 1000 processed
     assert o.cache_effectiveness_percent == 50.0
     n = stats.network_metrics
@@ -108,7 +157,7 @@ def test_query_coordination_and_optimization_sections():
     data = json.loads(json.dumps(stats.to_dict()))
     assert set(data) == {"cluster_health", "system_performance", "query_coordination", "resource_distribution",
                          "optimization_metrics", "network_metrics", "active_alerts"}
-    assert {"total_qps", "average_response_time_ms", "total_throughput_mbps", "cluster_utilization_percent",
+    assert {"fragment_qps", "fragment_response_time_ms", "total_throughput_mbps", "cluster_utilization_percent",
             "load_balance_score"} == set(data["system_performance"])
     assert {"coordination_overhead_ms", "planning_time_ms", "aggregation_time_ms",
             "parallelism_efficiency_percent"} <= set(data["query_coordination"])

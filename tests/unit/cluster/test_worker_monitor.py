@@ -12,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bytedb_exporter.cluster.sampling import ProcessSampler, ResourceSample
 from bytedb_exporter.cluster.worker import WorkerMonitor
+from bytedb_exporter.metrics.export import MetricsExporter
 from bytedb_exporter.metrics.registry import MetricsRegistry
 from bytedb_exporter.rules.health import GIB, Thresholds
 
@@ -25,6 +26,12 @@ class FakeClock:
 
 
 OK_SAMPLE = ResourceSample(status="ok")
+
+
+def busy_sample(cpu, cpu_seconds, pid=100, memory_percent=0.0, **figures):
+    """An ok sample of process `pid` showing `cpu` percent, having used `cpu_seconds` of CPU so far."""
+    return ResourceSample(status="ok", cpu_percent=cpu, memory_bytes=100 * 1024 * 1024,
+                          memory_percent=memory_percent, pid=pid, cpu_seconds=cpu_seconds, **figures)
 
 
 class FakeSampler:
@@ -195,10 +202,116 @@ def test_resource_gauges_and_process_up():
     assert samples(monitor.registry, "bytedb_worker_process_up")[label] == 1
     r = monitor.get_worker_stats().resource_utilization
     assert (r.memory_usage_mb, r.open_file_descriptors, r.active_connections, r.disk_usage_percent) == (512, 7, 2, 25)
-    sampler.next = ResourceSample(status="process_gone")
+    sampler.next = ResourceSample(status="process_gone", pid=77)
     monitor.update_resource_metrics()
     assert samples(monitor.registry, "bytedb_worker_process_up")[label] == 0
     assert monitor.get_worker_stats().resource_utilization.process_status == "process_gone"
+
+
+def test_no_resource_series_before_the_first_sample():
+    monitor, _, _ = make()
+    text = generate_latest(monitor.registry.collector_registry).decode()
+    assert "bytedb_worker_cpu_usage_percent{" not in text and "bytedb_worker_process_up{" not in text
+    r = monitor.get_worker_stats().to_dict()["resource_utilization"]
+    assert r["cpu_usage_percent"] is None and r["process_status"] == "not_sampled"
+    assert monitor.vitals().load is None
+
+
+RESOURCE_SERIES = ("bytedb_worker_cpu_usage_percent", "bytedb_worker_memory_usage_bytes",
+                   "bytedb_worker_memory_usage_percent", "bytedb_worker_open_fds", "bytedb_worker_connections",
+                   "bytedb_worker_threads", "bytedb_worker_load")
+
+
+def test_a_gone_process_is_absent_not_zero_offline_with_its_pid_until_it_is_back(caplog):
+    monitor, clock, sampler = make()
+    label = (("worker_id", "w1"),)
+    for used in (0.0, 1.0):  # 10 % CPU over 10 s
+        sampler.next = busy_sample(10.0, used, pid=4242, open_fds=9, connections=1, threads=3,
+                                   disk_used_bytes=2048, disk_total_bytes=4096, disk_percent=50.0)
+        monitor.update_resource_metrics()
+        clock.now += 10
+    monitor.heartbeat()
+    assert all(samples(monitor.registry, name)[label] >= 0 for name in RESOURCE_SERIES)
+    sampler.next = ResourceSample(status="process_gone", pid=4242, disk_used_bytes=2048, disk_total_bytes=4096,
+                                  disk_percent=50.0)
+    with caplog.at_level(logging.WARNING):
+        monitor.update_resource_metrics()
+    for name in RESOURCE_SERIES:  # left out, not 0
+        assert label not in samples(monitor.registry, name), name
+    assert samples(monitor.registry, "bytedb_worker_process_up")[label] == 0
+    assert samples(monitor.registry, "bytedb_worker_disk_usage_percent")[label] == 50  # the data path was read
+    assert samples(monitor.registry, "bytedb_worker_state")[(("state", "offline"), *label)] == 1
+    assert "healthy -> offline ['process exited (pid 4242)']" in caplog.text
+    data = json.loads(json.dumps(monitor.get_worker_stats().to_dict()))
+    r = data["resource_utilization"]
+    assert [r[key] for key in ("cpu_usage_percent", "memory_usage_mb", "memory_usage_percent", "active_connections",
+                               "open_file_descriptors", "threads")] == [None] * 6
+    assert (r["process_status"], r["disk_usage_percent"], data["load"]) == ("process_gone", 50.0, None)
+    assert data["status"]["status"] == "offline" and data["status"]["issues"] == ["process exited (pid 4242)"]
+    assert [item["name"] for item in MetricsExporter(monitor.registry).json_metrics()
+            if item["name"] == "worker_cpu_usage_percent"] == []
+    monitor.record_query_end("late", False)  # activity long after: the reason stays the exit
+    clock.now += 3600
+    assert monitor.vitals().issues == ["process exited (pid 4242)"]
+    assert monitor.check_performance_alerts() == []
+    # Back (a new process): figures return, the load once it has two samples of the new process.
+    sampler.next = busy_sample(20.0, 5.0, pid=5151)
+    monitor.update_resource_metrics()
+    monitor.heartbeat()
+    assert monitor.vitals().status == "healthy" and monitor.vitals().load is None
+    assert samples(monitor.registry, "bytedb_worker_cpu_usage_percent")[label] == 20.0
+    assert samples(monitor.registry, "bytedb_worker_process_up")[label] == 1
+    clock.now += 10
+    sampler.next = busy_sample(20.0, 7.0, pid=5151)
+    monitor.update_resource_metrics()
+    assert monitor.vitals().load == pytest.approx((20.0 + 0.0 + 0.0) / 3)
+
+
+def test_the_load_averages_cpu_and_running_queries_over_the_window():
+    monitor, clock, sampler = make(window_seconds=60)
+    start = clock.now
+
+    def sample():  # the process uses 45 % of a core all along; its last sample's figure says 99 %
+        sampler.next = busy_sample(99.0, 0.45 * (clock.now - start), memory_percent=1.5)
+        monitor.update_resource_metrics()
+        return monitor.vitals().load
+
+    assert sample() is None  # one sample: no CPU over an interval yet
+    clock.now += 30
+    assert sample() == pytest.approx((45 + 1.5 + 10 * 0) / 3)
+    monitor.record_query_start("a")
+    monitor.record_query_start("b")
+    clock.now += 15
+    monitor.record_query_end("a", True)
+    monitor.record_query_end("b", True)
+    clock.now += 15
+    vitals = monitor.vitals()
+    assert vitals.active_queries == 0  # the instantaneous count says nothing runs
+    assert vitals.load == pytest.approx((45 + 1.5) / 3)  # the load is that of the last sample until the next
+    assert sample() == pytest.approx((45 + 1.5 + 10 * 30 / 60) / 3)  # 2 queries x 15 s in the 60 s window
+    clock.now += 37.5  # the window now starts 7.5 s after the queries began: 7.5 s of 2 running
+    assert sample() == pytest.approx((45 + 1.5 + 10 * 15 / 60) / 3)
+    clock.now += 60
+    assert sample() == pytest.approx((45 + 1.5) / 3)
+
+
+def test_flapping_running_count_gives_a_steady_load():
+    """A query of 0.2 s every second: the count jumps 0 -> 1 -> 0; the load does not move."""
+    monitor, clock, sampler = make(window_seconds=60)
+    loads = []
+    for second in range(180):
+        sampler.next = busy_sample(10.0 + second % 7, second * 0.1)  # 10 % on average, the last second varies
+        monitor.update_resource_metrics()
+        monitor.record_query_start(f"q{second}")
+        clock.now += 0.2
+        if second >= 60:
+            loads.append(monitor.vitals().load)
+        monitor.record_query_end(f"q{second}", True)
+        clock.now += 0.8
+        if second >= 60:
+            loads.append(monitor.vitals().load)
+    assert max(loads) - min(loads) < 1e-9 * max(loads)
+    assert loads[-1] == pytest.approx((10 + 0 + 10 * 0.2) / 3)
 
 
 def test_performance_alerts():
@@ -261,13 +374,16 @@ def test_process_sampler_reports_a_vanished_process():
     assert sampler.sample().status == "ok"
     child.kill()
     child.wait()
-    assert sampler.sample().status == "process_gone"
+    gone = sampler.sample()
+    assert (gone.status, gone.pid) == ("process_gone", child.pid)
+    assert (gone.cpu_percent, gone.memory_bytes, gone.memory_percent, gone.threads, gone.open_fds,
+            gone.connections, gone.cpu_seconds) == (None,) * 7
 
 
 def test_process_sampler_missing_pid_and_missing_disk_path():
     assert ProcessSampler(pid=2 ** 22 + 12345).sample().status == "process_gone"
     sample = ProcessSampler(data_path="/no/such/path").sample()
-    assert sample.status == "ok" and sample.disk_total_bytes == 0
+    assert sample.status == "ok" and sample.disk_total_bytes is None and sample.disk_percent is None
 
 
 def test_process_sampler_reresolves_through_pid_provider():
@@ -287,6 +403,7 @@ def test_process_sampler_reresolves_through_pid_provider():
         replacement.kill()
         replacement.wait()
         assert sampler.sample().status == "process_gone"
+        assert sampler.sample().pid == replacement.pid  # not found any more: the pid that exited
     finally:
         replacement.kill()
 

@@ -1,10 +1,13 @@
 """Event batches: validated whole against a state snapshot, then applied to real monitors."""
+from pathlib import Path
+
 import pytest
+import yaml
 
 from bytedb_exporter.cluster.coordinator import CoordinatorMonitor
 from bytedb_exporter.cluster.worker import WorkerMonitor
 from bytedb_exporter.ingest.apply import EventApplier
-from bytedb_exporter.ingest.events import IngestContext, validate_batch
+from bytedb_exporter.ingest.events import EVENT_FIELDS, IngestContext, validate_batch
 from bytedb_exporter.metrics.registry import MetricsRegistry
 from bytedb_exporter.query.monitor import QueryMonitor
 
@@ -57,7 +60,7 @@ def test_valid_worker_events_default_to_this_worker():
     ({"query_id": "q"}, "type: expected one of"),
     ({"type": "query_begin", "query_id": "q"}, "type: expected one of"),
     ({"type": ["query_start"], "query_id": "q"}, "type: expected one of"),
-    ({"type": "query_start", "query_id": "q", "sql": "x", "user": "bob"}, "unknown field(s) user for query_start"),
+    ({"type": "query_start", "query_id": "q", "sql": "x", "user": "bob"}, "unknown field(s) 'user' for query_start"),
     ({"type": "query_start", "sql": "x"}, "query_id: expected a non-empty string"),
     ({"type": "query_start", "query_id": "q" * 129, "sql": "x"},
      "query_id: expected a non-empty string of at most 128"),
@@ -66,16 +69,16 @@ def test_valid_worker_events_default_to_this_worker():
     ({"type": "query_start", "query_id": "q", "sql": "x", "rows": 1.5}, "rows: expected an integer from 0"),
     ({"type": "query_start", "query_id": "q", "sql": "x", "workers": True}, "workers: expected an integer"),
     ({"type": "query_start", "query_id": "q", "sql": "x", "cache_hit_rate": 101},
-     "cache_hit_rate: expected a number from 0 to 100"),
+     "cache_hit_rate: expected a finite number from 0 to 100"),
     ({"type": "query_start", "query_id": "q", "sql": "x", "phases": {"parsing_ms": 1}},
      "phases: expected an object with keys among"),
     ({"type": "query_start", "query_id": "q", "sql": "x", "phases": {"planning_ms": -1}},
-     "phases.planning_ms: expected a number"),
+     "phases.planning_ms: expected a finite number"),
     ({"type": "query_start", "query_id": "q", "sql": "x", "original_cost": 5}, "expected both costs"),
     ({"type": "query_start", "query_id": "q", "sql": "x", "error": ""}, "error: expected a non-empty string"),
     ({"type": "query_update", "query_id": "nope"}, "query_id: no open query 'nope' (send query_start first)"),
     ({"type": "query_end", "query_id": "nope"}, "no open query 'nope'"),
-    ({"type": "query_end", "query_id": "ok", "duration_ms": "5"}, "duration_ms: expected a number"),
+    ({"type": "query_end", "query_id": "ok", "duration_ms": "5"}, "duration_ms: expected a finite number"),
     ({"type": "cache_hit", "worker_id": "w1", "count": 10001}, "count: expected an integer from 0 to 10000"),
 ])
 def test_each_bad_event_is_named_by_index_and_reason(event, reason):
@@ -180,3 +183,116 @@ def test_open_queries_without_an_end_expire_as_failed():
     failed = queries.get_failed_queries()
     assert failed[0].query_id == "lost" and "no query_end event within 60 s" in failed[0].error_message
     assert queries.get_query_stats().active_queries == 0
+
+
+SURROGATE = "pw-\udc80"
+
+
+@pytest.mark.parametrize("event, field", [
+    ({"type": "heartbeat", "worker_id": SURROGATE}, "worker_id"),
+    ({"type": "query_start", "query_id": SURROGATE, "sql": "SELECT 1"}, "query_id"),
+    ({"type": "query_start", "query_id": "q", "sql": "SELECT '\ud800'"}, "sql"),
+    ({"type": "query_start", "query_id": "q", "sql": "x", "error": "\udfff"}, "error"),
+    ({"type": "worker_error", "worker_id": "w", "error": "bad \udc80"}, "error"),
+    ({"type": "worker_error", "worker_id": "w", "error": "x", "query": "\udc80"}, "query"),
+    ({"type": "worker_query_start", "worker_id": "w", "query_id": "f\udc80"}, "query_id"),
+])
+def test_lone_surrogates_are_refused_by_field(event, field):
+    found, reasons = codes([event])
+    assert found == [(0, "invalid")]
+    assert reasons[0].startswith(f"{field}: not valid UTF-8")
+    reasons[0].encode("utf-8")  # the answer itself stays encodable
+
+
+@pytest.mark.parametrize("field, value", [("worker_id", "w\n1"), ("worker_id", "w\x00"), ("worker_id", "w\x85"),
+                                          ("query_id", "q\t1")])
+def test_ids_with_control_characters_are_refused(field, value):
+    event = {"type": "worker_query_start", "worker_id": "w", "query_id": "f", field: value}
+    found, reasons = codes([event])
+    assert found == [(0, "invalid")] and reasons[0].startswith(f"{field}: control character")
+
+
+NOT_FINITE = [float("nan"), float("inf"), float("-inf"), 1e999]
+
+
+@pytest.mark.parametrize("value", NOT_FINITE + [-1, -0.5, True, "1", None, [1], {"a": 1}])
+@pytest.mark.parametrize("field, event", [
+    ("latency_ms", {"type": "network", "worker_id": "w"}),
+    ("duration_ms", {"type": "query_end", "query_id": "ok"}),
+    ("cache_hit_rate", {"type": "query_update", "query_id": "ok"}),
+    ("network_latency_ms", {"type": "query_update", "query_id": "ok"}),
+    ("original_cost", {"type": "query_update", "query_id": "ok", "optimized_cost": 1}),
+    ("optimized_cost", {"type": "query_update", "query_id": "ok", "original_cost": 1}),
+    ("rows", {"type": "query_update", "query_id": "ok"}),
+    ("bytes", {"type": "worker_query_end", "worker_id": "w", "query_id": "f"}),
+    ("count", {"type": "cache_hit", "worker_id": "w"}),
+    ("size_bytes", {"type": "cache_size", "worker_id": "w"}),
+    ("bytes_received", {"type": "network", "worker_id": "w"}),
+])
+def test_numbers_must_be_finite_and_in_range(field, event, value):
+    found, reasons = codes([{"type": "query_start", "query_id": "ok", "sql": "SELECT 1"}, {**event, field: value}])
+    assert found == [(1, "invalid")], reasons
+    assert reasons[0].startswith(f"{field}: expected"), reasons[0]
+
+
+@pytest.mark.parametrize("value", NOT_FINITE + [-1])
+def test_phase_durations_must_be_finite(value):
+    found, reasons = codes([{"type": "query_start", "query_id": "q", "sql": "x", "phases": {"planning_ms": value}}])
+    assert found == [(0, "invalid")] and reasons[0].startswith("phases.planning_ms: expected a finite number")
+
+
+@pytest.mark.parametrize("field, value", [("rows", 2 ** 53 + 1), ("count", 10 ** 30), ("latency_ms", 1e308),
+                                          ("cache_hit_rate", 100.0001)])
+def test_numbers_above_their_documented_maximum_are_refused(field, value):
+    kind = {"rows": "query_update", "count": "cache_miss", "latency_ms": "network", "cache_hit_rate": "query_update"}
+    event = {"type": kind[field], "query_id": "ok", field: value} if kind[field] == "query_update" else \
+        {"type": kind[field], "worker_id": "w", field: value}
+    found, reasons = codes([{"type": "query_start", "query_id": "ok", "sql": "SELECT 1"}, event])
+    assert found == [(1, "invalid")] and reasons[0].startswith(f"{field}: expected")
+
+
+@pytest.mark.parametrize("kind", [None, 1, True, ["heartbeat"], {"t": 1}, "", "HEARTBEAT", "heartbeat\udc80"])
+def test_type_must_be_a_known_string(kind):
+    found, reasons = codes([{"type": kind, "worker_id": "w"}])
+    assert found == [(0, "invalid")] and reasons[0].startswith("type: expected one of query_start")
+
+
+@pytest.mark.parametrize("field, limit", [("worker_id", 64), ("query_id", 128), ("error", 4096), ("sql", 100_000)])
+def test_strings_have_documented_maximum_lengths(field, limit):
+    event = {"type": "heartbeat", "worker_id": "w"} if field == "worker_id" else \
+        {"type": "query_start", "query_id": "q", "sql": "x", "error": "e"}
+    assert validate_batch([{**event, field: "a" * limit}], COORDINATOR)[1] == []
+    found, reasons = codes([{**event, field: "a" * (limit + 1)}])
+    assert found == [(0, "invalid")] and f"{field}: expected a non-empty string of at most {limit}" in reasons[0]
+
+
+def test_a_value_too_deep_to_print_is_still_refused_by_name():
+    nested: list = []
+    for _ in range(5000):
+        nested = [nested]
+    found, reasons = codes([{"type": "heartbeat", "worker_id": nested}])
+    assert found == [(0, "invalid")] and reasons[0].startswith("worker_id: expected a non-empty string")
+
+
+def test_severity_must_be_a_known_string():
+    for severity in (None, ["error"], "fatal", "error\udc80"):
+        found, reasons = codes([{"type": "worker_error", "worker_id": "w", "error": "x", "severity": severity}])
+        assert found == [(0, "invalid")] and reasons[0].startswith("severity: expected one of"), severity
+
+
+def test_negative_zero_becomes_zero():
+    events, errors = validate_batch([{"type": "network", "worker_id": "w", "latency_ms": -0.0}], COORDINATOR)
+    assert errors == [] and str(events[0].values["latency"]) == "0.0"
+
+
+def test_openapi_lists_exactly_the_known_event_types():
+    spec = yaml.safe_load((Path(__file__).resolve().parents[3] / "docs" / "openapi.yaml").read_text())
+    body = spec["paths"]["/api/v1/events"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["items"]["properties"]["type"] == {"type": "string", "enum": list(EVENT_FIELDS)}
+
+
+def test_an_integer_too_large_for_a_float_is_refused_not_raised():
+    found, reasons = codes([{"type": "network", "worker_id": "w", "latency_ms": 10 ** 400, "bytes_sent": 10 ** 400}])
+    assert found == [(0, "invalid")] and reasons[0].startswith("bytes_sent: expected an integer")
+    found, reasons = codes([{"type": "network", "worker_id": "w", "latency_ms": 10 ** 400}])
+    assert reasons[0].startswith("latency_ms: expected a finite number")

@@ -34,14 +34,24 @@ def test_json_export_keys_and_values():
     registry.counter("queries_total", "Queries.", {"component": "coordinator"}).add(3)
     registry.timer("planning_seconds").time(lambda: None)
     registry.gauge("memory_usage_bytes").set(2048)
-    exported = json.loads(MetricsExporter(registry).export_json_metrics())
-    assert [item["name"] for item in exported] == ["queries_total", "planning_seconds", "memory_usage_bytes"]
+    registry.timer("planning").time(lambda: None)
+    text = MetricsExporter(registry).export_json_metrics()
+    exported = json.loads(text)
+    assert [item["name"] for item in exported] == [  # the exposition's names, build info included
+        "bytedb_build_info", "bytedb_queries_total", "bytedb_planning_seconds", "bytedb_memory_usage_bytes",
+        "bytedb_planning"]
     assert all(set(item) == JSON_KEYS for item in exported)
-    counter, timer, gauge = exported
+    info, counter, timer, gauge, unnamed_timer = exported
+    assert info["type"] == "info" and info["value"] == 1 and set(info["labels"]) == {"version", "python"}
     assert counter["type"] == "counter" and counter["value"] == 3 and counter["labels"] == {"component": "coordinator"}
     assert timer["type"] == "timer" and timer["unit"] == "seconds" and timer["value"]["count"] == 1
+    assert timer["value"]["buckets"]["+Inf"] == 1 and timer["value"]["buckets_cumulative"] is True
+    assert unnamed_timer["type"] == "timer" and unnamed_timer["unit"] == "seconds"
     assert gauge["unit"] == "bytes" and gauge["value"] == 2048
     assert counter["timestamp"].endswith("Z")
+    lines = text.splitlines()  # one series per line, so grep finds one series
+    assert lines[0] == "[" and lines[-1] == "]" and len(lines) == len(exported) + 2
+    assert [line for line in lines if "queries_total" in line] == [lines[2]]
 
 
 def test_debug_mode_switches_package_logging(caplog):

@@ -34,6 +34,8 @@ def wired_registry():
         return registry
     coordinator = CoordinatorMonitor(registry=registry)
     worker = WorkerMonitor("worker-1", registry=registry)
+    for _ in range(2):  # resource series exist once read (this process, data path "."), the load after 2 samples
+        worker.update_resource_metrics()
     worker.heartbeat()
     coordinator.register_worker("worker-1", worker)
     coordinator.record_query_start("q", 2, 1)

@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bytedb_exporter.metrics.export import MetricsExporter
 from bytedb_exporter.query.monitor import QueryMonitor
 from bytedb_exporter.query.sqltext import classify_sql, normalize_sql
+from bytedb_exporter.rules.health import Thresholds
 
 QUERY_METRICS_KEYS = {
     "query_id", "sql", "query_type", "start_time", "end_time", "total_duration_ms", "planning_duration_ms",
@@ -92,15 +93,15 @@ def test_stats_rates_and_averages(monitor):
         run_query(monitor, f"q{i}", "SELECT 1", optimize=(i % 2 == 0, 100.0, 25.0))
     stats = monitor.get_query_stats()
     assert stats.total_queries == 4 and stats.optimized_queries == 2
-    assert stats.optimization_rate_percent == 50.0
+    assert stats.optimized_queries_percent == 50.0
     assert stats.average_cost_reduction_percent == pytest.approx(75.0)
     assert stats.throughput_qps == pytest.approx(4.0)  # 4 queries within the first second
     recent = monitor.get_recent_queries(10)
     expected = sum(q.total_duration.total_seconds() for q in recent) / 4
-    assert stats.average_response_time.total_seconds() == pytest.approx(expected, abs=2e-6)
+    assert stats.query_response_time.total_seconds() == pytest.approx(expected, abs=2e-6)
     assert set(stats.to_dict()) >= {
-        "total_queries", "successful_queries", "failed_queries", "optimized_queries", "average_response_time_ms",
-        "throughput_qps", "optimization_rate_percent", "average_cost_reduction_percent"}
+        "total_queries", "successful_queries", "failed_queries", "optimized_queries", "query_response_time_ms",
+        "throughput_qps", "optimized_queries_percent", "average_cost_reduction_percent"}
 
 
 def test_throughput_is_a_windowed_rate():
@@ -205,7 +206,7 @@ def test_report_sections_and_recommendations(monitor):
     assert set(data["timing_breakdown"]) == {"planning_time", "execution_time", "aggregation_time", "coordination_time"}
     assert set(data["distribution_stats"]) == {"duration_distribution", "rows_distribution", "bytes_distribution"}
     assert data["distribution_stats"]["rows_distribution"]["count"] == 10
-    assert set(data["optimization_impact"]) == {"optimization_rate", "cost_reduction_distribution",
+    assert set(data["optimization_impact"]) == {"optimized_queries_percent", "cost_reduction_distribution",
                                                 "average_cost_reduction"}
     types = {r["type"] for r in data["recommendations"]}
     assert {"high_failure_rate", "low_optimization_rate"} <= types
@@ -248,3 +249,48 @@ def test_finish_with_a_duration_measured_elsewhere(monitor):
     assert monitor.duration_stats()["sum"] == pytest.approx(2.5)
     with pytest.raises(ValueError):
         monitor.start_query_monitoring("bad", "SELECT 1").finish(total_seconds=-1)
+
+
+def timed_query(monitor, sql, seconds):
+    """A finished query of exactly `seconds` (a duration measured elsewhere)."""
+    return monitor.start_query_monitoring("q", sql).finish(total_seconds=seconds)
+
+
+def test_top_queries_keep_the_most_expensive_texts_under_churn():
+    monitor = QueryMonitor(top_queries_size=5)
+    timed_query(monitor, "SELECT * FROM huge JOIN other", 30.0)
+    for i in range(2000):  # many cheap distinct texts, each seen once and later than the expensive one
+        timed_query(monitor, f"SELECT c{i} FROM t", 0.001)
+    top = monitor.get_top_queries(5)
+    assert len(monitor._top) == 5
+    assert top[0].sql == "SELECT * FROM huge JOIN other" and top[0].total_duration.total_seconds() == 30.0
+
+
+def test_top_queries_evict_the_smallest_total_and_keep_totals_exact():
+    monitor = QueryMonitor(top_queries_size=3)
+    for _ in range(500):  # many updates of kept texts: the lazy heap is compacted, totals stay exact
+        timed_query(monitor, "SELECT a FROM t", 0.01)
+        timed_query(monitor, "SELECT b FROM t", 0.02)
+    timed_query(monitor, "SELECT c FROM t", 0.5)
+    timed_query(monitor, "SELECT d FROM t", 1.0)  # full: evicts c (0.5 s), the smallest, not a (oldest seen)
+    top = {info.sql: info for info in monitor.get_top_queries(10)}
+    assert set(top) == {"SELECT a FROM t", "SELECT b FROM t", "SELECT d FROM t"}
+    assert top["SELECT a FROM t"].execution_count == 500
+    assert top["SELECT a FROM t"].total_duration.total_seconds() == pytest.approx(5.0)
+    assert top["SELECT b FROM t"].total_duration.total_seconds() == pytest.approx(10.0)
+    assert len(monitor._top._heap) <= 4 * 3 + 16
+
+
+def test_report_advice_uses_the_monitors_thresholds():
+    monitor = QueryMonitor(thresholds=Thresholds(alert_success_percent=80.0, high_response_seconds=0.5,
+                                                 low_optimization_percent=90.0))
+    for i in range(10):  # 10 % failures, 80 % optimized, 0.6 s each
+        execution = monitor.start_query_monitoring(f"q{i}", "SELECT 1")
+        execution.set_optimization_info(i < 8, 100.0, 20.0)
+        if i == 0:
+            execution.set_error("boom")
+        execution.finish(total_seconds=0.6)
+    advice = {r.type: r for r in monitor.query_performance_report().recommendations}
+    assert set(advice) == {"high_response_time", "low_optimization_rate"}  # 10 % failures are below 20 %
+    assert "(above 0.5 s)" in advice["high_response_time"].description
+    assert "(below 90%)" in advice["low_optimization_rate"].description

@@ -9,6 +9,8 @@ from bytedb_exporter.rules.health import (
     count_states,
     load_balance_score,
     load_variance,
+    query_health_status,
+    seconds_text,
     worker_alerts,
     worker_health,
     worker_load,
@@ -42,11 +44,18 @@ def test_load_variance():
 def test_worker_load_formula():
     assert worker_load(60, 30, 3) == pytest.approx((60 + 30 + 30) / 3)
     assert worker_load(0, 0, 0) == 0.0
+    # the running term is a time average: 0.25 queries running on average adds 10 x 0.25 / 3
+    assert worker_load(12, 0.5, 0.25) == pytest.approx((12 + 0.5 + 2.5) / 3)
+
+
+def test_worker_load_is_none_without_a_cpu_or_memory_reading():
+    assert worker_load(None, 30, 3) is None
+    assert worker_load(60, None, 0) is None
 
 
 @pytest.mark.parametrize("healthy,total,expected", [
     (5, 5, "healthy"), (4, 5, "healthy"), (3, 5, "degraded"), (2, 4, "degraded"),
-    (2, 5, "critical"), (0, 3, "critical"), (0, 0, "critical"),
+    (2, 5, "critical"), (0, 3, "critical"),
 ])
 def test_cluster_health_80_50_rule(healthy, total, expected):
     counts = {"healthy": healthy, "offline": total - healthy}
@@ -57,8 +66,29 @@ def test_cluster_issues_name_share_and_offline_count():
     status, issues = cluster_health_status({"healthy": 3, "degraded": 1, "offline": 1})
     assert status == "degraded"
     assert issues == ["60% of workers healthy (3/5)", "1 worker(s) offline"]
-    assert cluster_health_status({})[1] == ["no workers registered"]
     assert cluster_health_status({"healthy": 2}) == ("healthy", [])
+
+
+def test_no_workers_is_the_coordinators_query_health_never_critical():
+    assert cluster_health_status({}) == ("healthy", ["no workers registered; no queries finished yet"])
+    # 20 finished, 1 failed: 95.0 % is not below alert_success_percent (95)
+    assert cluster_health_status({}, finished_queries=20, failed_queries=1) == (
+        "healthy", ["no workers registered; 95.0% of 20 queries succeeded"])
+    # 20 finished, 2 failed: 90 % over more than alert_min_queries (10) -> degraded
+    assert cluster_health_status({}, finished_queries=20, failed_queries=2) == (
+        "degraded", ["no workers registered; 90.0% of 20 queries succeeded", "query success rate below 95%"])
+    # 10 finished, all failed: not more than alert_min_queries yet
+    assert query_health_status(10, 10)[0] == "healthy"
+    assert query_health_status(11, 11)[0] == "degraded"
+    assert query_health_status(30, 3, Thresholds(alert_success_percent=85, alert_min_queries=5))[0] == "healthy"
+    assert cluster_health_status({"healthy": 0, "offline": 2}, finished_queries=100)[0] == "critical"  # workers rule
+
+
+def test_durations_in_messages_keep_their_precision():
+    assert [seconds_text(x) for x in (0.5, 0.25, 1.25, 30, 30.04, 99.5, 300, 1234.5)] == [
+        "0.5", "0.25", "1.25", "30", "30", "99.5", "300", "1234"]
+    status, issues = worker_health(0, 0, 0.75, thresholds=Thresholds(offline_after_seconds=0.5))
+    assert status == "offline" and issues == ["no heartbeat or activity for 0.75 s (limit 0.5 s)"]
 
 
 def test_count_states_lists_every_state():
@@ -96,7 +126,22 @@ def test_offline_wins_after_the_configured_time():
 def test_critical_errors_and_process_status():
     assert worker_health(0, 0, 0, recent_critical_errors=1)[0] == "degraded"
     assert worker_health(0, 0, 0, process_status="access_denied")[0] == "degraded"
-    assert worker_health(0, 0, 0, process_status="process_gone") == ("unhealthy", ["monitored process is gone"])
+    assert worker_health(None, None, 0, process_status="not_sampled") == ("healthy", [])
+    assert worker_health(None, None, 0, process_status="access_denied")[0] == "degraded"
+
+
+def test_a_gone_process_is_offline_at_once_and_stays_so_whatever_the_heartbeat():
+    gone = worker_health(None, None, 0, process_status="process_gone", process_pid=4242)
+    assert gone == ("offline", ["process exited (pid 4242)"])
+    # long after the last heartbeat the reason is still the exit, not "no heartbeat"
+    assert worker_health(None, None, 3600, process_status="process_gone", process_pid=4242) == gone
+    assert worker_health(None, None, 0, process_status="process_gone") == (
+        "offline", ["no process found to monitor"])
+
+
+def test_worker_alerts_skip_figures_that_were_not_read():
+    assert worker_alerts(None, None, 0, 0, 0, 0) == []
+    assert [f.type for f in worker_alerts(None, 90, 0, 0, 0, 0)] == ["high_memory"]
 
 
 def test_thresholds_are_configurable_and_validated():
