@@ -1,7 +1,7 @@
 """Metric families bytedb-exporter exposes (the contract the dashboards and rules rely on).
 
-Temporary copy of the contract until docs/metrics.md lists every family; then
-tests/unit/test_grafana.py can read the catalog instead. Maps name -> type.
+Maps name -> type. docs/metrics.md owns the names; tests/unit/monitoring/test_grafana.py
+fails when this list and the catalog drift apart.
 """
 from __future__ import annotations
 
@@ -70,6 +70,9 @@ CONTRACT_METRICS: dict[str, str] = {
     "bytedb_scrape_errors_total": "counter",
     "bytedb_ingest_requests_total": "counter",
     "bytedb_ingest_events_total": "counter",
+    # Live dashboard streams (web app).
+    "bytedb_stream_clients": "gauge",
+    "bytedb_stream_refused_total": "counter",
 }
 
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")

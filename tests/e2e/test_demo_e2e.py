@@ -65,7 +65,7 @@ def test_every_endpoint_answers_with_measured_data(demo):
     assert isinstance(get_json(f"{base}/api/alerts"), list)
     assert get_json(f"{base}/api/performance")["recommendations"]
     assert get_json(f"{base}/api/history")["points"]
-    assert any(m["name"] == "queries_total" for m in get_json(f"{base}/api/metrics"))
+    assert any(m["name"] == "bytedb_queries_total" for m in get_json(f"{base}/api/metrics"))
     response = http_get(f"{base}/api/metrics", {"Accept": PROMETHEUS_ACCEPT})
     assert response.status == 200 and response.content_type.startswith("application/openmetrics-text")
     assert "bytedb_queries_total" in response.text
