@@ -43,6 +43,11 @@ class MetricsRegistry:
         self._const_labels: dict[str, str] = {}
         self._metrics: dict[tuple[str, tuple[tuple[str, str], ...]], Metric] = {}
         self._families: dict[str, tuple[str, tuple[str, ...], Any, tuple[float, ...]]] = {}
+        # Label-less metrics by kind and by the name as asked for: the by-name lookup is one dict read.
+        self._unlabeled_counters: dict[str, Counter] = {}
+        self._unlabeled_gauges: dict[str, Gauge] = {}
+        self._unlabeled_histograms: dict[str, Histogram] = {}
+        self._unlabeled_timers: dict[str, Timer] = {}
         self._lock = threading.Lock()
         self._build_info()
         if const_labels:
@@ -64,22 +69,39 @@ class MetricsRegistry:
                 raise ValueError("set_labels must be called before the first metric is created")
             self._const_labels = {key: str(value) for key, value in labels.items()}
 
+    @property
+    def const_labels(self) -> dict[str, str]:
+        """The labels added to every metric of this registry."""
+        return dict(self._const_labels)
+
     def counter(self, name: str, description: str = "", labels: Labels | None = None) -> Counter:
         """The counter `name` (a trailing `_total` is implied) with these label values."""
+        metric = self._unlabeled_counters.get(name)
+        if metric is not None and not labels:
+            return metric
         return self._get_or_create("counter", name, description, labels, ())
 
     def gauge(self, name: str, description: str = "", labels: Labels | None = None) -> Gauge:
         """The gauge `name` with these label values."""
+        metric = self._unlabeled_gauges.get(name)
+        if metric is not None and not labels:
+            return metric
         return self._get_or_create("gauge", name, description, labels, ())
 
     def histogram(self, name: str, buckets: Sequence[float] | None = None, description: str = "",
                   labels: Labels | None = None) -> Histogram:
         """The histogram `name` with these bucket upper bounds and label values."""
+        metric = self._unlabeled_histograms.get(name)
+        if metric is not None and not labels:
+            return metric
         return self._get_or_create("histogram", name, description, labels, tuple(buckets or DEFAULT_BUCKETS))
 
     def timer(self, name: str, description: str = "", labels: Labels | None = None,
               buckets: Sequence[float] | None = None) -> Timer:
         """The timer `name` (a histogram in seconds) with these label values."""
+        metric = self._unlabeled_timers.get(name)
+        if metric is not None and not labels:
+            return metric
         return self._get_or_create("timer", name, description, labels, tuple(buckets or TIMER_BUCKETS))
 
     def _get_or_create(self, kind: str, name: str, description: str, labels: Labels | None,
@@ -95,6 +117,8 @@ class MetricsRegistry:
                 self._metrics[key] = metric
         if metric.kind != kind:
             raise ValueError(f"metric {name!r} already exists as a {metric.kind}, not a {kind}")
+        if not labels:
+            getattr(self, f"_unlabeled_{kind}s")[name] = metric
         return metric
 
     def _create(self, kind: str, name: str, description: str, labels: dict[str, str],
@@ -167,6 +191,8 @@ class MetricsRegistry:
                 self.collector_registry.unregister(family)
             self._metrics = {}
             self._families = {}
+            self._unlabeled_counters, self._unlabeled_gauges = {}, {}
+            self._unlabeled_histograms, self._unlabeled_timers = {}, {}
 
 
 def _strip_total(name: str) -> str:

@@ -116,28 +116,37 @@ class Histogram(Metric):
 class TimingHandle:
     """One running timing; `stop()` records it once. Also a context manager and decorator."""
 
-    __slots__ = ("_timer", "_started", "elapsed")
+    __slots__ = ("_observe", "_started", "_seconds", "_timer")
 
     def __init__(self, timer: Timer):
         self._timer = timer
+        self._observe = timer.observe
+        self._seconds: float | None = None
         self._started = time.perf_counter()
-        self.elapsed: timedelta | None = None
+
+    @property
+    def elapsed(self) -> timedelta | None:
+        """The recorded duration, None while running."""
+        return None if self._seconds is None else timedelta(seconds=self._seconds)
 
     def stop(self) -> timedelta:
         """Record the elapsed time and return it; a second stop raises RuntimeError."""
-        if self.elapsed is not None:
-            raise RuntimeError("timing already stopped")
+        self._stop()
+        return timedelta(seconds=self._seconds or 0.0)
+
+    def _stop(self) -> None:
         seconds = time.perf_counter() - self._started
-        self._timer.observe(seconds)
-        self.elapsed = timedelta(seconds=seconds)
-        return self.elapsed
+        if self._seconds is not None:
+            raise RuntimeError("timing already stopped")
+        self._observe(seconds)
+        self._seconds = seconds
 
     def __enter__(self) -> TimingHandle:
         self._started = time.perf_counter()
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
-        self.stop()
+        self._stop()
 
     def __call__(self, func: Callable[..., Any]) -> Callable[..., Any]:
         timer = self._timer
@@ -192,11 +201,3 @@ def summarize_buckets(buckets: Sequence[tuple[float, float]], total: float) -> d
         stats[name] = None if math.isnan(estimate) else estimate
     return stats
 
-
-def merge_cumulative(histograms: Sequence[Histogram]) -> list[tuple[float, float]]:
-    """Cumulative buckets of several children of one family (same buckets), added together."""
-    merged: dict[float, float] = {}
-    for histogram in histograms:
-        for bound, n in histogram.cumulative_buckets():
-            merged[bound] = merged.get(bound, 0.0) + n
-    return sorted(merged.items()) or [(math.inf, 0.0)]

@@ -1,11 +1,9 @@
 """One monitored query: phase timings and facts set while it runs, finished once."""
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bytedb_exporter.metrics.jsonutil import as_seconds
 from bytedb_exporter.query.models import QueryMetrics
@@ -65,14 +63,11 @@ class QueryExecution:
         self._add_phase(name, getattr(self, _STARTED[name]), ended)
         setattr(self, _STARTED[name], None)
 
-    @contextlib.contextmanager
-    def phase(self, name: str) -> Iterator[QueryExecution]:
+    def phase(self, name: str) -> PhaseTiming:
         """`with execution.phase("planning"):` times the block."""
-        self.start_phase(name)
-        try:
-            yield self
-        finally:
-            self.end_phase(name)
+        if name not in PHASES:
+            raise ValueError(f"unknown phase {name!r}; expected one of {', '.join(PHASES)}")
+        return PhaseTiming(self, name)
 
     # The named phase methods are on the hot path of every query: no validation, no lookups.
     def start_planning(self) -> None:
@@ -165,3 +160,21 @@ class QueryExecution:
         )
         self._monitor._record(self.result)
         return self.result
+
+
+class PhaseTiming:
+    """The context manager of `QueryExecution.phase`: a class, not a generator, because it is on the hot path."""
+
+    __slots__ = ("_execution", "_name", "_started")
+
+    def __init__(self, execution: QueryExecution, name: str):
+        self._execution = execution
+        self._name = name
+        self._started = 0.0
+
+    def __enter__(self) -> QueryExecution:
+        self._started = time.perf_counter()
+        return self._execution
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self._execution._add_phase(self._name, self._started, time.perf_counter())

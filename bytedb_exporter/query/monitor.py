@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import contextlib
-import heapq
+import math
 import threading
+from bisect import bisect_left, insort
 from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from bytedb_exporter.metrics.registry import TIMER_BUCKETS, MetricsRegistry
+from bytedb_exporter.metrics.histograms import HistogramCells, HistogramGroup
+from bytedb_exporter.metrics.registry import NAMESPACE, TIMER_BUCKETS, MetricsRegistry
 from bytedb_exporter.metrics.stats import SlidingWindowCounter, percent
-from bytedb_exporter.metrics.types import Counter, Histogram, merge_cumulative, summarize_buckets
+from bytedb_exporter.metrics.types import Counter, summarize_buckets
 from bytedb_exporter.query.execution import PHASES, QueryExecution
 from bytedb_exporter.query.models import QueryMetrics, QueryStats, TopQueryInfo
 from bytedb_exporter.query.report import QueryPerformanceReport, build_report
@@ -26,6 +28,7 @@ COST_REDUCTION_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.9
 FRAGMENT_BUCKETS = (1, 2, 3, 5, 8, 10, 20, 50)
 WORKER_BUCKETS = (1, 2, 3, 4, 5, 8, 10, 15, 20)
 RATIO_BUCKETS = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
+MAX_PENDING = 1000  # queued records beyond which a finishing query waits for the lock (bounds the queue)
 
 
 class TypeSeries(NamedTuple):
@@ -33,22 +36,23 @@ class TypeSeries(NamedTuple):
 
     succeeded: Counter
     failed: Counter
-    duration: Histogram
+    duration: HistogramCells
 
 
 class TopQueryTable:
-    """At most `size` normalized SQL texts; when full, a new text evicts the one with the smallest total time.
+    """At most `size` normalized SQL texts, kept in order of total time; when full, a new text evicts the one
+    with the smallest total.
 
-    A lazy min-heap finds that one: every update pushes (total, seq, key) and only the newest push of a
-    key counts; the heap is rebuilt from the table when stale entries outnumber it 4 to 1 (amortized O(log n)).
-    Not thread-safe: the monitor holds its lock.
+    `_order` is a sorted list of (-total, seq, key), so the largest come first: an update moves its key's
+    entry with two binary searches (O(log n) comparisons and one memmove), the smallest is the last entry,
+    and the k largest are the first k (O(k) to read). Not thread-safe: the monitor holds its lock.
     """
 
     def __init__(self, size: int):
         self.size = size
         self._infos: dict[str, TopQueryInfo] = {}
-        self._newest: dict[str, int] = {}
-        self._heap: list[tuple[float, int, str]] = []
+        self._entries: dict[str, tuple[float, int, str]] = {}
+        self._order: list[tuple[float, int, str]] = []
         self._seq = 0
 
     def __len__(self) -> int:
@@ -57,32 +61,27 @@ class TopQueryTable:
     def add(self, key: str, metrics: QueryMetrics) -> None:
         """Count one finished query under its normalized text."""
         info = self._infos.get(key)
+        order = self._order
         if info is None:
             if len(self._infos) >= self.size:
-                self._evict_smallest()
+                _, _, smallest = order.pop()
+                del self._infos[smallest], self._entries[smallest]
             info = self._infos[key] = TopQueryInfo(sql=key)
+        else:
+            del order[bisect_left(order, self._entries[key])]
         info.execution_count += 1
         info.total_seconds += metrics.total_seconds
         info.total_rows_processed += metrics.rows_processed
         info.failed_count += bool(metrics.error_message)
         info.last_timestamp = metrics.start_timestamp + metrics.total_seconds
         self._seq += 1
-        self._newest[key] = self._seq
-        heapq.heappush(self._heap, (info.total_seconds, self._seq, key))
-        if len(self._heap) > 4 * len(self._infos) + 16:
-            self._heap = [(self._infos[k].total_seconds, seq, k) for k, seq in self._newest.items()]
-            heapq.heapify(self._heap)
+        entry = self._entries[key] = (-info.total_seconds, self._seq, key)
+        insort(order, entry)
 
-    def _evict_smallest(self) -> None:
-        while self._heap:
-            _, seq, key = heapq.heappop(self._heap)
-            if self._newest.get(key) == seq:
-                del self._infos[key], self._newest[key]
-                return
-
-    def copies(self) -> list[TopQueryInfo]:
-        """Copies of every kept entry."""
-        return [TopQueryInfo(**vars(info)) for info in self._infos.values()]
+    def largest(self, limit: int) -> list[TopQueryInfo]:
+        """Copies of the `limit` entries with the largest total time, largest first."""
+        infos = self._infos
+        return [TopQueryInfo(**vars(infos[key])) for _, _, key in self._order[:max(limit, 0)]]
 
 
 class QueryMonitor:
@@ -96,16 +95,22 @@ class QueryMonitor:
             raise ValueError("history sizes must be at least 1")
         self.registry = registry or MetricsRegistry()
         self.thresholds = thresholds or DEFAULT_THRESHOLDS
-        self._lock = threading.Lock()
+        # The per-query histograms and the histories share one lock. A finished query that finds it busy
+        # queues its record instead of waiting (no convoy of threads behind one preempted holder); whoever
+        # holds the lock next applies the queue, and every reader applies it first.
+        self._pending: deque[tuple[QueryMetrics, TypeSeries, str]] = deque()
+        self._histograms = HistogramGroup(NAMESPACE, self.registry.const_labels, flush=self._apply_pending)
+        self._lock: threading.Lock = self._histograms.lock
         self._recent: deque[QueryMetrics] = deque(maxlen=history_size)
         self._failed: deque[QueryMetrics] = deque(maxlen=failed_history_size)
         self._top = TopQueryTable(top_queries_size)
         self._window = SlidingWindowCounter(window_seconds)
         self._listeners: list[Callable[[QueryMetrics], None]] = []
         self._create_metrics()
+        self.registry.register_collector(self._histograms)
 
     def _create_metrics(self) -> None:
-        r = self.registry
+        r, h = self.registry, self._histograms
         self._active = r.gauge("queries_active", "Queries started and not yet finished.")
         self._by_type: dict[str, TypeSeries] = {}
         for query_type in QUERY_TYPES:
@@ -113,25 +118,25 @@ class QueryMonitor:
                 r.counter("queries_total", "Queries finished, by query type and status (success or failed).",
                           {"query_type": query_type, "status": "success"}),
                 r.counter("queries_total", labels={"query_type": query_type, "status": "failed"}),
-                r.histogram("query_duration_seconds", DURATION_BUCKETS, "End-to-end query duration.",
+                h.histogram("query_duration_seconds", DURATION_BUCKETS, "End-to-end query duration.",
                             {"query_type": query_type}),
             )
         self._phase_histograms = {
-            phase: r.histogram("query_phase_duration_seconds", TIMER_BUCKETS,
+            phase: h.histogram("query_phase_duration_seconds", TIMER_BUCKETS,
                                "Time spent in one phase of a query (planning, execution, aggregation, coordination).",
                                {"phase": phase})
             for phase in PHASES
         }
-        self._network_latency = r.histogram("query_network_latency_seconds", TIMER_BUCKETS,
+        self._network_latency = h.histogram("query_network_latency_seconds", TIMER_BUCKETS,
                                             "Network latency reported for a query.")
-        self._rows = r.histogram("query_rows_processed", ROWS_BUCKETS, "Rows processed per query.")
-        self._bytes = r.histogram("query_transferred_bytes", BYTES_BUCKETS, "Bytes transferred per query.")
-        self._workers = r.histogram("query_workers", WORKER_BUCKETS, "Workers used per query.")
-        self._fragments = r.histogram("query_fragments", FRAGMENT_BUCKETS, "Fragments executed per query.")
+        self._rows = h.histogram("query_rows_processed", ROWS_BUCKETS, "Rows processed per query.")
+        self._bytes = h.histogram("query_transferred_bytes", BYTES_BUCKETS, "Bytes transferred per query.")
+        self._workers = h.histogram("query_workers", WORKER_BUCKETS, "Workers used per query.")
+        self._fragments = h.histogram("query_fragments", FRAGMENT_BUCKETS, "Fragments executed per query.")
         self._optimizations = r.counter("query_optimizations_total", "Queries whose plan the optimizer improved.")
-        self._cost_reduction = r.histogram("query_cost_reduction_ratio", COST_REDUCTION_BUCKETS,
+        self._cost_reduction = h.histogram("query_cost_reduction_ratio", COST_REDUCTION_BUCKETS,
                                            "Optimizer cost reduction per optimized query, 0..1.")
-        self._cache_hit = r.histogram("query_cache_hit_ratio", RATIO_BUCKETS,
+        self._cache_hit = h.histogram("query_cache_hit_ratio", RATIO_BUCKETS,
                                       "Cache hit ratio reported per query, 0..1.")
 
     def start_query_monitoring(self, query_id: str, sql: str) -> QueryExecution:
@@ -165,34 +170,45 @@ class QueryMonitor:
         series = self._by_type.get(metrics.query_type) or self._by_type[label_for_query_type(metrics.query_type)]
         failed = bool(metrics.error_message)
         (series.failed if failed else series.succeeded).inc()
-        series.duration.observe(metrics.total_seconds)
         self._active.dec()
-        phase_histograms = self._phase_histograms
-        for phase, seconds in metrics.phase_seconds.items():
-            phase_histograms[phase].observe(seconds)
-        if metrics.network_latency_seconds:
-            self._network_latency.observe(metrics.network_latency_seconds)
-        self._rows.observe(metrics.rows_processed)
-        self._bytes.observe(metrics.bytes_transferred)
-        if metrics.workers_used:
-            self._workers.observe(metrics.workers_used)
-        if metrics.fragments_executed:
-            self._fragments.observe(metrics.fragments_executed)
         if metrics.optimization_applied:
             self._optimizations.inc()
-            self._cost_reduction.observe(metrics.cost_reduction / 100.0)
-        if metrics.cache_hit_rate is not None:
-            self._cache_hit.observe(metrics.cache_hit_rate / 100.0)
-        key = normalize_sql(metrics.sql)
-        with self._lock:
-            if failed:
+        self._pending.append((metrics, series, normalize_sql(metrics.sql)))
+        lock = self._lock
+        if lock.acquire(blocking=len(self._pending) > MAX_PENDING):
+            try:
+                self._apply_pending()
+            finally:
+                lock.release()
+        for listener in self._listeners:
+            listener(metrics)
+
+    def _apply_pending(self) -> None:
+        """Apply the queued records (the caller holds the lock)."""
+        pending = self._pending
+        phase_histograms = self._phase_histograms
+        while pending:
+            metrics, series, key = pending.popleft()
+            series.duration.observe(metrics.total_seconds)
+            for phase, seconds in metrics.phase_seconds.items():
+                phase_histograms[phase].observe(seconds)
+            if metrics.network_latency_seconds:
+                self._network_latency.observe(metrics.network_latency_seconds)
+            self._rows.observe(metrics.rows_processed)
+            self._bytes.observe(metrics.bytes_transferred)
+            if metrics.workers_used:
+                self._workers.observe(metrics.workers_used)
+            if metrics.fragments_executed:
+                self._fragments.observe(metrics.fragments_executed)
+            if metrics.optimization_applied:
+                self._cost_reduction.observe(metrics.cost_reduction / 100.0)
+            if metrics.cache_hit_rate is not None:
+                self._cache_hit.observe(metrics.cache_hit_rate / 100.0)
+            if metrics.error_message:
                 self._failed.append(metrics)
             self._window.add()
             self._recent.append(metrics)
             self._top.add(key, metrics)
-            listeners = self._listeners
-        for listener in listeners:
-            listener(metrics)
 
     def get_query_stats(self) -> QueryStats:
         """Totals since start (read from the Prometheus series: one source of truth), throughput
@@ -203,7 +219,7 @@ class QueryMonitor:
         duration_sum = sum(s.duration.total() for s in series)
         optimized = int(self._optimizations.get())
         reduction_sum = self._cost_reduction.total() * 100.0
-        with self._lock:
+        with self._histograms.reading():
             qps = self._window.rate()
         return QueryStats(
             total_queries=total,
@@ -221,24 +237,26 @@ class QueryMonitor:
 
     def get_recent_queries(self, limit: int = 20) -> list[QueryMetrics]:
         """The latest finished queries, newest first."""
-        with self._lock:
+        with self._histograms.reading():
             return list(self._recent)[::-1][:max(limit, 0)]
 
     def get_failed_queries(self, limit: int = 20) -> list[QueryMetrics]:
         """The latest failed queries with their errors, newest first."""
-        with self._lock:
+        with self._histograms.reading():
             return list(self._failed)[::-1][:max(limit, 0)]
 
     def get_top_queries(self, limit: int = 10) -> list[TopQueryInfo]:
         """Normalized SQL texts ordered by total time spent, largest first (the table keeps the largest)."""
-        with self._lock:
-            infos = self._top.copies()
-        infos.sort(key=lambda info: info.total_seconds, reverse=True)
-        return infos[:max(limit, 0)]
+        with self._histograms.reading():
+            return self._top.largest(limit)
 
     def duration_buckets(self) -> list[tuple[float, float]]:
         """Cumulative (bound, count) buckets of end-to-end duration (seconds) over all query types."""
-        return merge_cumulative([s.duration for s in self._by_type.values()])
+        merged: list[tuple[float, float]] | None = None
+        for series in self._by_type.values():
+            buckets = series.duration.cumulative_buckets()
+            merged = buckets if merged is None else [(b, n + m) for (b, n), (_, m) in zip(merged, buckets, strict=True)]
+        return merged or [(math.inf, 0.0)]
 
     def duration_stats(self) -> dict[str, Any]:
         """HistogramStats of end-to-end duration (seconds) over all query types."""

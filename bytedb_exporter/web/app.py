@@ -62,7 +62,8 @@ def create_app(coordinator: CoordinatorMonitor | None = None, queries: QueryMoni
         app.json.sort_keys = False  # keep the documents' key order
     history = ClusterHistory(span_seconds=history_minutes * 60, interval_seconds=stream_interval)
     views = MonitorViews(coordinator, queries, history)
-    hub = SnapshotHub(views.live, coordinator.registry, stream_interval, keepalive, max_streams)
+    hub = SnapshotHub(views.live, coordinator.registry, stream_interval, keepalive, max_streams,
+                      idle=views.record_point)
     state = AppState(coordinator, queries, views, hub,
                      exposition_registry(lambda: [r.collector_registry for r in state.registries()]))
     app.extensions["bytedb"] = state

@@ -38,15 +38,21 @@ class ClientStream:
 
 
 class SnapshotHub:
-    """Builds the live snapshot once per interval and hands the same JSON to at most `max_clients` clients."""
+    """Builds the live snapshot once per interval and hands the same JSON to at most `max_clients` clients.
+
+    With no client connected it builds nothing: each interval it only calls `idle` (e.g. to record the
+    chart point), and the first client to connect wakes it for a fresh snapshot at once.
+    """
 
     def __init__(self, build: Callable[[], dict[str, Any]], registry: MetricsRegistry, interval: float = 2.0,
-                 keepalive: float = 15.0, max_clients: int = 200):
+                 keepalive: float = 15.0, max_clients: int = 200, idle: Callable[[], object] | None = None):
         if interval <= 0:
             raise ValueError("stream interval must be positive")
         if max_clients < 1:
             raise ValueError("max_clients must be at least 1")
         self._build = build
+        self._idle = idle
+        self._wake = threading.Event()
         self.interval = interval
         self.keepalive = keepalive
         self.max_clients = max_clients
@@ -69,6 +75,7 @@ class SnapshotHub:
     def stop(self) -> None:
         """Stop ticking and release every waiting client."""
         self._stop.set()
+        self._wake.set()
         with self._condition:
             self._condition.notify_all()
         if self._thread is not None:
@@ -76,8 +83,21 @@ class SnapshotHub:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.tick()
-            self._stop.wait(self.interval)
+            if self.clients:
+                self.tick()
+            else:
+                self.idle_tick()
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    def idle_tick(self) -> None:
+        """What an interval does with no client connected: the `idle` call only (a failure is logged)."""
+        if self._idle is None:
+            return
+        try:
+            self._idle()
+        except Exception:
+            log.exception("the idle tick of the live snapshot failed")
 
     def tick(self) -> None:
         """Build one snapshot and wake the clients; a failing build is logged and skipped."""
@@ -113,6 +133,9 @@ class SnapshotHub:
                 return None
             self.clients += 1
             self._open_gauge.inc()
+            if self.clients == 1:  # the snapshot built before everyone left is stale: build one now
+                self._payload = None
+                self._wake.set()
         return ClientStream(self._events(), self._release)
 
     def _release(self) -> None:
@@ -126,7 +149,7 @@ class SnapshotHub:
         seen = 0
         while not self._stop.is_set():
             with self._condition:
-                if self._sequence == seen:
+                if self._sequence == seen or self._payload is None:
                     self._condition.wait(self.keepalive)
                 sequence, payload = self._sequence, self._payload
             if sequence != seen and payload is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from bytedb_exporter.cluster.coordinator import CoordinatorMonitor, read_stats
+from bytedb_exporter.cluster.coordinator import CoordinatorMonitor, read_stats, read_vitals
 from bytedb_exporter.cluster.coordinator_models import ClusterAlert, CoordinatorStats
 from bytedb_exporter.metrics.jsonutil import iso, to_jsonable
 from bytedb_exporter.query.models import QueryStats
@@ -103,19 +103,24 @@ class MonitorViews:
             "recommendations": self.recommendations(stats),
         }
 
+    def record_point(self, query_stats: QueryStats | None = None) -> dict[str, Any]:
+        """Record the chart point for /api/history from the query stats and each worker's CPU reading."""
+        query_stats = query_stats or self.queries.get_query_stats()
+        workers = sorted(self.coordinator.workers().items())
+        cpu = {wid: read_vitals(wid, monitor).cpu_percent for wid, monitor in workers}
+        return self.history.record(iso(datetime.now(timezone.utc)), query_stats.throughput_qps,
+                                   self.queries.duration_buckets(), query_stats.total_queries,
+                                   query_stats.failed_queries, cpu)
+
     def live(self) -> dict[str, Any]:
         """The stream's snapshot; also records the chart point for /api/history."""
         stats = self.coordinator.get_coordinator_stats()
         query_stats = self.queries.get_query_stats()
         workers = self.workers()
-        now = iso(datetime.now(timezone.utc))
-        point = self.history.record(
-            now, query_stats.throughput_qps, self.queries.duration_buckets(), query_stats.total_queries,
-            query_stats.failed_queries,
-            {wid: w["resource_utilization"]["cpu_usage_percent"] for wid, w in workers.items()})
+        point = self.record_point(query_stats)
         system = stats.system_performance
         return {
-            "timestamp": now,
+            "timestamp": point["timestamp"],
             "point": point,
             "overview": self.overview(stats, query_stats),
             "cluster": stats.cluster_health.to_dict(),

@@ -266,3 +266,20 @@ def test_concurrent_requests_while_streaming(app):
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_no_snapshot_is_built_while_no_client_listens(app):
+    hub = app.extensions["bytedb"].hub
+    builds = []
+    original = hub._build
+    hub._build = lambda: builds.append(1) or original()
+    hub.start()
+    time.sleep(0.3)  # six intervals of 0.05 s, nobody connected
+    assert builds == []
+    assert len(app.test_client().get("/api/history").get_json()["points"]) >= 3  # the charts still get points
+    started = time.monotonic()
+    response = app.test_client().get("/api/stream", buffered=False)
+    events = read_events(response, 1)
+    response.close()
+    assert len(events) == 1 and builds  # the first client woke the hub for a fresh snapshot
+    assert time.monotonic() - started < 2

@@ -1,0 +1,79 @@
+"""HistogramGroup exposes exactly what prometheus_client's Histogram would for the same observations."""
+from __future__ import annotations
+
+import math
+import threading
+
+import prometheus_client
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from bytedb_exporter.metrics.histograms import HistogramGroup
+
+BUCKETS = (0.01, 0.1, 1.0, 10.0)
+VALUES = (0.0, 0.01, 0.010001, 0.05, 0.1, 0.5, 1.0, 3.0, 10.0, 11.0, 1e6)
+
+
+def test_exposition_matches_prometheus_client_histogram():
+    raw = CollectorRegistry()
+    family = prometheus_client.Histogram("ns_d_seconds", "Duration.", ["node", "phase"], buckets=BUCKETS,
+                                         registry=raw)
+    ours = CollectorRegistry()
+    group = HistogramGroup("ns", {"node": "n1"})
+    cells = {phase: group.histogram("d_seconds", BUCKETS, "Duration.", {"phase": phase}) for phase in ("a", "b")}
+    ours.register(group)
+    for index, value in enumerate(VALUES):
+        phase = "ab"[index % 2]
+        family.labels("n1", phase).observe(value)
+        with group.lock:
+            cells[phase].observe(value)
+    assert generate_latest(ours) == generate_latest(raw)
+
+
+def test_readers_give_cumulative_buckets_sum_and_stats():
+    group = HistogramGroup("ns")
+    cells = group.histogram("rows", (1, 10), "Rows.")
+    for value in (1, 2, 20):
+        with group.lock:
+            cells.observe(value)
+    assert cells.cumulative_buckets() == [(1.0, 1.0), (10.0, 2.0), (math.inf, 3.0)]
+    assert cells.get() == 3 and cells.total() == 23
+    assert cells.get_stats()["count"] == 3 and cells.get_stats()["mean"] == pytest.approx(23 / 3)
+    assert group.histogram("rows", (1, 10), "Rows.") is cells  # same child on a second ask
+
+
+def test_a_family_keeps_its_buckets_and_label_names():
+    group = HistogramGroup("ns")
+    group.histogram("d", (1, 2), "D.", {"phase": "a"})
+    with pytest.raises(ValueError, match="other buckets or label names"):
+        group.histogram("d", (1, 3), "D.", {"phase": "b"})
+    with pytest.raises(ValueError, match="other buckets or label names"):
+        group.histogram("d", (1, 2), "D.", {"worker": "b"})
+    with pytest.raises(ValueError, match="increasing"):
+        group.histogram("e", (2, 1), "E.")
+
+
+def test_the_registry_refuses_a_second_family_of_the_same_name():
+    registry = CollectorRegistry()
+    group = HistogramGroup("ns")
+    group.histogram("d", (1,), "D.")
+    registry.register(group)
+    with pytest.raises(ValueError, match="Duplicated"):
+        prometheus_client.Histogram("ns_d", "D.", registry=registry)
+
+
+def test_concurrent_observations_are_all_counted():
+    group = HistogramGroup("ns")
+    cells = group.histogram("d", BUCKETS, "D.")
+
+    def observe() -> None:
+        for _ in range(5000):
+            with group.lock:
+                cells.observe(0.5)
+
+    threads = [threading.Thread(target=observe) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert cells.get() == 40000 and cells.total() == pytest.approx(20000.0)
