@@ -25,6 +25,7 @@ from bytedb_exporter.metrics.export import MetricsExporter
 from bytedb_exporter.metrics.registry import MetricsRegistry
 from bytedb_exporter.query.monitor import QueryMonitor
 from bytedb_exporter.web.dashboard import Dashboard
+from bytedb_exporter.web.discovery import exporter_directory
 from bytedb_exporter.web.server import BackgroundServer
 from bytedb_exporter.web.worker_app import create_worker_app
 
@@ -152,7 +153,9 @@ class Demo:
             self.workers[worker_id] = monitor
             self.dashboard.add_worker_monitor(worker_id, monitor)
             if ports:
-                self._worker_servers.append(self._serve_worker(monitor, ports[index]))
+                server = self._serve_worker(monitor, ports[index])
+                self._worker_servers.append(server)
+                exporter_directory(self.dashboard.app).add(worker_id, server.url)
         self.cluster.set_monitors(self.queries, self.workers, self.coordinator)
         if serve:
             try:

@@ -20,6 +20,7 @@ from bytedb_exporter.metrics.registry import MetricsRegistry
 from bytedb_exporter.prometheus.io_collector import ProcessIOCollector
 from bytedb_exporter.query.monitor import QueryMonitor
 from bytedb_exporter.web.app import create_app
+from bytedb_exporter.web.discovery import exporter_directory
 from bytedb_exporter.web.server import BackgroundServer
 from bytedb_exporter.web.worker_app import create_worker_app
 
@@ -121,9 +122,14 @@ class Service:
                 new_worker_slots=max(0, c.limits.max_workers - len(remotes) - len(pushed)),
                 worker_active={wid: m.vitals().active_queries for wid, m in pushed.items()})
 
-        return create_app(coordinator, queries, stream_interval=c.stream_interval_seconds,
-                          history_minutes=c.history_minutes, start_stream=False, auth=c.auth,
-                          ingest=self._ingest(registry, applier, context), max_streams=c.limits.max_streams)
+        app = create_app(coordinator, queries, stream_interval=c.stream_interval_seconds,
+                         history_minutes=c.history_minutes, start_stream=False, auth=c.auth,
+                         ingest=self._ingest(registry, applier, context), max_streams=c.limits.max_streams)
+        directory = exporter_directory(app)
+        directory.node_id = c.node_id
+        for worker in c.workers:
+            directory.add(worker.id, worker.url)
+        return app
 
     def _worker_app(self) -> Flask:
         c = self.config
