@@ -37,7 +37,7 @@ pytestmark = pytest.mark.e2e
 SHIPPED = ROOT / "deploy" / "alertmanager.yml"
 ALERT = "BytedbWorkerProcessDown"
 CLUSTER = "bytedb-e2e"
-RESTART_AFTER = 8  # seconds: the demo's --restart-workers
+RESTART_AFTER = 10  # seconds: the demo's --restart-workers (it restarts no sooner after the kill)
 
 
 def alertmanager_test_config(receiver_url: str) -> dict[str, Any]:
@@ -132,8 +132,8 @@ def test_a_killed_worker_pages_and_resolves_once_restarted(stack: dict[str, Any]
     assert alert["labels"] == {"alertname": ALERT, "worker_id": "worker-2", "severity": "critical",
                                "cluster": CLUSTER, "monitor": "bytedb"}, alert
     assert alert["annotations"]["summary"] == "ByteDB worker process worker-2 is not running"
-    # Fired before the demo restarted the worker (it waits RESTART_AFTER s), which is what resolves it.
-    assert fired_after < RESTART_AFTER + 2, fired_after
+    # Fired while the worker was down: the demo restarts it RESTART_AFTER s after it noticed, at the earliest.
+    assert fired_after < RESTART_AFTER, fired_after
 
     (path, body), *_ = wait_for(lambda: notifications(receiver, "resolved"), 40, "the resolved notification",
                                 on_timeout=lambda: f"{receiver.received()}\n{demo.process.log_tail()}")
