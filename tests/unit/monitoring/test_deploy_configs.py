@@ -1,6 +1,8 @@
-"""deploy/alertmanager.yml: amtool accepts it, routes by severity, groups by cluster, inhibits worker alerts.
+"""The configs in deploy/: alertmanager.yml (amtool accepts it, routes by severity, groups by cluster,
+inhibits worker alerts) and the Prometheus variants (promtool accepts them, `cluster` external labels).
 
-Needs amtool (Debian package `prometheus-alertmanager`): skipped without it, failed with CI=true.
+Needs amtool (Debian package `prometheus-alertmanager`) and promtool (`prometheus`): skipped without
+them, failed with CI=true.
 """
 from __future__ import annotations
 
@@ -47,3 +49,15 @@ def test_every_severity_of_the_shipped_alerts_has_a_route() -> None:
     assert config["route"]["group_by"] == ["cluster"]
     for rule in config["inhibit_rules"]:
         assert rule["source_matchers"] == ['alertname="BytedbClusterCritical"'] and rule["equal"] == ["cluster"]
+
+
+@pytest.mark.parametrize("name", ["prometheus-http-sd.yml", "prometheus-federation.yml", "prometheus-remote-write.yml"])
+def test_shipped_prometheus_configs_pass_promtool_and_label_their_cluster(name: str) -> None:
+    binary = require_binary("promtool", "prometheus")
+    path = ROOT / "deploy" / name
+    result = subprocess.run([binary, "check", "config", str(path)], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    labels = yaml.safe_load(path.read_text(encoding="utf-8"))["global"]["external_labels"]
+    # Per-cluster servers name their cluster; the global one must not (it keeps the federated ones).
+    assert ("cluster" in labels) == (name != "prometheus-federation.yml"), labels
