@@ -101,7 +101,8 @@ class Service:
         def pushed_worker(worker_id: str) -> WorkerMonitor:
             found = coordinator.workers().get(worker_id)
             if found is None:
-                pushed = WorkerMonitor(worker_id, registry, c.thresholds, data_path=None, error_history=c.error_history)
+                pushed = WorkerMonitor(worker_id, registry, c.thresholds, data_path=None, error_history=c.error_history,
+                                       cardinality=c.limits.cardinality)
                 coordinator.register_worker(worker_id, pushed)
                 log.info("worker %s: first event ingested, now monitored", worker_id)
                 return pushed
@@ -141,7 +142,7 @@ class Service:
             provider = process_name_provider(c.process.name)
         monitor = self.worker = WorkerMonitor(c.node_id, MetricsRegistry(), c.thresholds, pid=c.process.pid,
                                               pid_provider=provider, data_path=c.data_path,
-                                              error_history=c.error_history)
+                                              error_history=c.error_history, cardinality=c.limits.cardinality)
         io = ProcessIOCollector(c.node_id)
         monitor.registry.register_collector(io)
         self.watch = ProcessWatch(monitor, io, c.process.sample_interval_seconds)
