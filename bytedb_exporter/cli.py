@@ -125,6 +125,9 @@ def add_demo(demo: argparse.ArgumentParser) -> None:
     demo.add_argument("--skew-factor", type=skew_factor, default=DEMO.skew_factor,
                       help=f"with --skew-worker: that worker runs every uncached fragment this many times, 1..20 "
                            f"(default: {DEMO.skew_factor})")
+    demo.add_argument("--restart-workers", type=positive_float, default=None, metavar="SECONDS",
+                      help="restart a worker process that died once it has been gone this long "
+                           "(default: a dead worker stays offline)")
 
 
 def check_config_path(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Path:
@@ -174,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                               duration=args.duration, data_dir=args.data_dir, stream_interval=args.stream_interval,
                               worker_base_port=args.worker_base_port if explicit else DEFAULT_WORKER_BASE_PORT,
                               free_worker_ports=not explicit, skew_worker=args.skew_worker,
-                              skew_factor=args.skew_factor)
+                              skew_factor=args.skew_factor, restart_workers_after=args.restart_workers)
         return run_demo(options, sys.stdout)
     if args.command == "example-config":
         sys.stdout.write(example_config(args.role))

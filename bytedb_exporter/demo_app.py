@@ -25,6 +25,7 @@ from bytedb_exporter.metrics.export import MetricsExporter
 from bytedb_exporter.metrics.registry import MetricsRegistry
 from bytedb_exporter.query.monitor import QueryMonitor
 from bytedb_exporter.web.dashboard import Dashboard
+from bytedb_exporter.web.discovery import exporter_directory
 from bytedb_exporter.web.server import BackgroundServer
 from bytedb_exporter.web.worker_app import create_worker_app
 
@@ -55,6 +56,7 @@ class DemoOptions:
     free_worker_ports: bool = False
     skew_worker: int | None = None
     skew_factor: int = 3
+    restart_workers_after: float | None = None
 
 
 def work_factors(options: DemoOptions, worker_ids: list[str]) -> dict[str, int]:
@@ -152,7 +154,9 @@ class Demo:
             self.workers[worker_id] = monitor
             self.dashboard.add_worker_monitor(worker_id, monitor)
             if ports:
-                self._worker_servers.append(self._serve_worker(monitor, ports[index]))
+                server = self._serve_worker(monitor, ports[index])
+                self._worker_servers.append(server)
+                exporter_directory(self.dashboard.app).add(worker_id, server.url)
         self.cluster.set_monitors(self.queries, self.workers, self.coordinator)
         if serve:
             try:
@@ -195,10 +199,19 @@ class Demo:
 
     def _heartbeats(self) -> None:
         """Ping every worker process; the cluster heartbeats the monitors of those that answer
-        (a dead one goes offline)."""
+        (a dead one goes offline, and is restarted after --restart-workers seconds when given)."""
         assert self.cluster is not None
+        dead_since: float | None = None
         while not self.stop_event.wait(2.0):
             self.cluster.ping_workers(timeout=1.0)
+            after = self.options.restart_workers_after
+            if after is None:
+                continue
+            dead = [wid for wid, w in self.cluster.workers.items() if w.pid is not None and not w.is_alive()]
+            dead_since = None if not dead else dead_since or time.monotonic()
+            if dead_since is not None and time.monotonic() - dead_since >= after:
+                self.out(f"Restarting dead worker process(es): {', '.join(self.cluster.restart_dead_workers())}")
+                dead_since = None
 
     def profile_and_export(self) -> None:
         """The description's other demo steps: a profiling session and the two metric exports."""

@@ -20,6 +20,7 @@ from bytedb_exporter.metrics.registry import MetricsRegistry
 from bytedb_exporter.prometheus.io_collector import ProcessIOCollector
 from bytedb_exporter.query.monitor import QueryMonitor
 from bytedb_exporter.web.app import create_app
+from bytedb_exporter.web.discovery import exporter_directory
 from bytedb_exporter.web.server import BackgroundServer
 from bytedb_exporter.web.worker_app import create_worker_app
 
@@ -100,7 +101,8 @@ class Service:
         def pushed_worker(worker_id: str) -> WorkerMonitor:
             found = coordinator.workers().get(worker_id)
             if found is None:
-                pushed = WorkerMonitor(worker_id, registry, c.thresholds, data_path=None, error_history=c.error_history)
+                pushed = WorkerMonitor(worker_id, registry, c.thresholds, data_path=None, error_history=c.error_history,
+                                       cardinality=c.limits.cardinality)
                 coordinator.register_worker(worker_id, pushed)
                 log.info("worker %s: first event ingested, now monitored", worker_id)
                 return pushed
@@ -121,9 +123,14 @@ class Service:
                 new_worker_slots=max(0, c.limits.max_workers - len(remotes) - len(pushed)),
                 worker_active={wid: m.vitals().active_queries for wid, m in pushed.items()})
 
-        return create_app(coordinator, queries, stream_interval=c.stream_interval_seconds,
-                          history_minutes=c.history_minutes, start_stream=False, auth=c.auth,
-                          ingest=self._ingest(registry, applier, context), max_streams=c.limits.max_streams)
+        app = create_app(coordinator, queries, stream_interval=c.stream_interval_seconds,
+                         history_minutes=c.history_minutes, start_stream=False, auth=c.auth,
+                         ingest=self._ingest(registry, applier, context), max_streams=c.limits.max_streams)
+        directory = exporter_directory(app)
+        directory.node_id = c.node_id
+        for worker in c.workers:
+            directory.add(worker.id, worker.url)
+        return app
 
     def _worker_app(self) -> Flask:
         c = self.config
@@ -135,7 +142,7 @@ class Service:
             provider = process_name_provider(c.process.name)
         monitor = self.worker = WorkerMonitor(c.node_id, MetricsRegistry(), c.thresholds, pid=c.process.pid,
                                               pid_provider=provider, data_path=c.data_path,
-                                              error_history=c.error_history)
+                                              error_history=c.error_history, cardinality=c.limits.cardinality)
         io = ProcessIOCollector(c.node_id)
         monitor.registry.register_collector(io)
         self.watch = ProcessWatch(monitor, io, c.process.sample_interval_seconds)

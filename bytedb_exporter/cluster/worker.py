@@ -49,7 +49,7 @@ class WorkerMonitor:
                  thresholds: Thresholds | None = None, *, pid: int | None = None,
                  pid_provider: PidProvider | None = None, data_path: str | None = ".",
                  sampler: ProcessSampler | None = None, clock: Callable[[], float] = time.monotonic,
-                 error_history: int = 100, window_seconds: float = 60.0):
+                 error_history: int = 100, window_seconds: float = 60.0, cardinality: str = "default"):
         if not worker_id:
             raise ValueError("worker_id must not be empty")
         self.worker_id = worker_id
@@ -72,7 +72,7 @@ class WorkerMonitor:
         self._logged_status = "healthy"
         self._sampling_stop: threading.Event | None = None
         self._sampling_thread: threading.Thread | None = None
-        self._m = WorkerMetrics(self.registry, worker_id)
+        self._m = WorkerMetrics(self.registry, worker_id, cardinality)
         worker_collector(self.registry).add(self)
 
     def _touch(self) -> float:

@@ -48,6 +48,10 @@ class AuthConfig:
         return bool(self.bearer_token or self.basic_password)
 
 
+CARDINALITY_LEVELS = ("low", "default", "high")
+"""limits.cardinality: which per-worker label sets are exported (docs/scaling.md, "Cardinality levels")."""
+
+
 @dataclass(frozen=True)
 class Limits:
     """Caps on label values, on what ingest may hold and on open live streams."""
@@ -58,6 +62,7 @@ class Limits:
     max_body_bytes: int = 1024 * 1024
     max_batch_events: int = 10000
     max_streams: int = 200  # open /api/stream clients; under gunicorn at most threads - 32
+    cardinality: str = "default"  # one of CARDINALITY_LEVELS
 
 
 @dataclass(frozen=True)

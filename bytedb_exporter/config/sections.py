@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, overload
 from urllib.parse import urlsplit
 
-from bytedb_exporter.config.models import AuthConfig, Limits, ProcessConfig, RemoteWorker
+from bytedb_exporter.config.models import CARDINALITY_LEVELS, AuthConfig, Limits, ProcessConfig, RemoteWorker
 from bytedb_exporter.rules.health import Thresholds
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -214,6 +214,8 @@ def read_limits(section: Section) -> Limits:
                                                                 Limits.open_query_timeout_seconds),
                     max_body_bytes=section.count("max_body_bytes", Limits.max_body_bytes, 1024, 64 * 1024 * 1024),
                     max_batch_events=section.count("max_batch_events", Limits.max_batch_events, 1, 10 ** 6),
-                    max_streams=section.count("max_streams", Limits.max_streams, 1, 100000))
+                    max_streams=section.count("max_streams", Limits.max_streams, 1, 100000),
+                    cardinality=section.get("cardinality", str, Limits.cardinality, CARDINALITY_LEVELS.__contains__,
+                                            "one of " + ", ".join(CARDINALITY_LEVELS)))
     section.finish()
     return limits

@@ -17,6 +17,7 @@ from bytedb_exporter.query.monitor import QueryMonitor
 from bytedb_exporter.web.api import api
 from bytedb_exporter.web.assets import asset_dir
 from bytedb_exporter.web.auth import install_auth
+from bytedb_exporter.web.discovery import register_discovery
 from bytedb_exporter.web.errors import register_error_handlers
 from bytedb_exporter.web.history import ClusterHistory
 from bytedb_exporter.web.ingest import register_ingest
@@ -72,6 +73,7 @@ def create_app(coordinator: CoordinatorMonitor | None = None, queries: QueryMoni
 
     app.register_blueprint(api)
     app.register_blueprint(pages)
+    register_discovery(app)
     if start_stream:
         state.hub.start()
     return app

@@ -5,15 +5,17 @@ import copy
 import importlib.util
 import math
 import os
+import subprocess
 import sys
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
-from processes import http_get
+from processes import ROOT, Process, free_port_block, http_get, http_post, start_process, stop_process, wait_for
+from support import free_port
 
 
 def load_module(path: Path, name: str) -> ModuleType:
@@ -117,3 +119,71 @@ def prometheus_test_config(shipped: Path, coordinator_port: int, worker_ports: S
     if seen_workers != len(worker_ports):
         raise AssertionError(f"{shipped} has {seen_workers} worker targets, the demo runs {len(worker_ports)}")
     return config
+
+
+# --------------------------------------------------------------------------- starting the parts
+
+def write_config(config: dict[str, Any], path: Path, promtool: str | None = None) -> Path:
+    """Write a Prometheus config; with `promtool`, assert it passes `promtool check config`."""
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    if promtool:
+        check = subprocess.run([promtool, "check", "config", str(path)], capture_output=True, text=True,
+                               timeout=60, check=False)
+        assert check.returncode == 0, check.stdout + check.stderr
+    return path
+
+
+def start_prometheus(binary: str, config_path: Path, workdir: Path, name: str = "prometheus",
+                     extra: Sequence[str] = ()) -> tuple[Process, PrometheusAPI]:
+    """A Prometheus on a free port with its own TSDB under `workdir`; waits until it is ready."""
+    port = free_port()
+    api = PrometheusAPI(f"http://127.0.0.1:{port}")
+    process = start_process(name, [
+        binary, "--config.file", str(config_path), "--storage.tsdb.path", str(workdir / f"{name}-tsdb"),
+        "--web.listen-address", f"127.0.0.1:{port}", "--web.enable-lifecycle", *extra,
+    ], workdir / f"{name}.log", cwd=workdir)
+
+    def ready() -> bool:
+        process.assert_running()
+        return api.ready()
+
+    wait_for(ready, 30, f"{name} to be ready", on_timeout=process.log_tail)
+    return process, api
+
+
+def stop_prometheus(process: Process, api: PrometheusAPI) -> None:
+    """Quit through the lifecycle API, then signals for whatever is left."""
+    if process.popen.poll() is None:
+        try:
+            http_post(f"{api.base_url}/-/quit", timeout=2)
+            process.popen.wait(timeout=10)
+        except Exception:  # noqa: BLE001, S110 - stop_process below stops it anyway
+            pass
+    stop_process(process)
+
+
+class Demo(NamedTuple):
+    process: Process
+    url: str
+    worker_urls: dict[str, str]  # worker_id -> base URL of its exporter
+
+
+def start_demo(workdir: Path, workers: int = 3, qps: float = 10, duration: float = 300,
+               extra: Sequence[str] = ()) -> Demo:
+    """`bytedb-exporter demo` on free ports (ending by itself after `duration`); waits until every exporter answers."""
+    port, worker_base = free_port(), free_port_block(workers)
+    process = start_process("demo", [
+        sys.executable, "-m", "bytedb_exporter.cli", "demo", "--port", str(port),
+        "--worker-base-port", str(worker_base), "--workers", str(workers), "--qps", str(qps),
+        "--duration", str(duration), "--data-dir", str(workdir / "demo-data"), *extra,
+    ], workdir / "demo.log", cwd=ROOT)
+    demo = Demo(process, f"http://127.0.0.1:{port}",
+                {f"worker-{i + 1}": f"http://127.0.0.1:{worker_base + i}" for i in range(workers)})
+
+    def up() -> bool:
+        process.assert_running()
+        return all(http_get(f"{url}/healthz", timeout=2).status == 200
+                   for url in [demo.url, *demo.worker_urls.values()])
+
+    wait_for(up, 60, "the demo's exporters to answer", on_timeout=process.log_tail)
+    return demo

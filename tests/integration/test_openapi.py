@@ -43,6 +43,7 @@ CASES = [
     ("/api/alerts/nope/acknowledge", "/api/alerts/{alert_id}/acknowledge", "post"),
     ("/api/performance", "/api/performance", "get"),
     ("/api/history", "/api/history", "get"),
+    ("/api/sd", "/api/sd", "get"),
     ("/api/metrics", "/api/metrics", "get"),
 ]
 

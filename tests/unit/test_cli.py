@@ -140,7 +140,8 @@ def test_demo_with_a_taken_worker_port_fails_before_building(tmp_path: Path,
 
 
 @pytest.mark.parametrize("argv", [["demo", "--port", "70000"], ["demo", "--workers", "0"],
-                                  ["demo", "--qps", "0"], ["demo", "--worker-base-port", "-1"]])
+                                  ["demo", "--qps", "0"], ["demo", "--worker-base-port", "-1"],
+                                  ["demo", "--restart-workers", "0"]])
 def test_demo_refuses_bad_numbers(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(argv, capsys)
     assert code == 2 and argv[1] in err
@@ -158,3 +159,12 @@ def test_demo_takes_free_worker_ports_only_when_none_was_given(argv: list[str], 
     monkeypatch.setattr(cli, "run_demo", lambda options, _stream: seen.append(options) or 0)
     assert main(argv) == 0
     assert (seen[0].worker_base_port, seen[0].free_worker_ports, seen[0].data_dir) == (base, free, None)
+
+
+@pytest.mark.parametrize("argv,after", [(["demo"], None), (["demo", "--restart-workers", "2.5"], 2.5)])
+def test_demo_restarts_dead_workers_only_when_asked(argv: list[str], after: float | None,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[DemoOptions] = []
+    monkeypatch.setattr(cli, "run_demo", lambda options, _stream: seen.append(options) or 0)
+    assert main(argv) == 0
+    assert seen[0].restart_workers_after == after

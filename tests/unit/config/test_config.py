@@ -34,6 +34,8 @@ def test_minimal_worker_and_coordinator_defaults():
     coordinator = parse_config(COORDINATOR, "c.yml")
     assert coordinator.port == 8091 and coordinator.workers[0].url == "http://h:9101"
     assert coordinator.limits.max_body_bytes == 1024 * 1024 and not coordinator.auth.enabled
+    assert coordinator.limits.cardinality == "default"
+    assert parse_config({**WORKER, "limits": {"cardinality": "low"}}).limits.cardinality == "low"
 
 
 @pytest.mark.parametrize("name", ["bytedb-exporter.yml", "bytedb-exporter-worker.yml"])
@@ -94,6 +96,8 @@ def test_example_files_are_valid(name, tmp_path):
     ({**WORKER, "ingest": {"enabled": "yes"}}, "ingest.enabled: expected true or false, got 'yes'"),
     ({**WORKER, "limits": {"max_body_bytes": 10}}, "limits.max_body_bytes: expected an integer from 1024 to"),
     ({**WORKER, "limits": {"max_cardinality": 10}}, "limits.max_cardinality: unknown key"),
+    ({**WORKER, "limits": {"cardinality": "medium"}},
+     "limits.cardinality: expected one of low, default, high, got 'medium'"),
     ({**WORKER, "auth": {"basic": {"username": "u"}}}, "auth.basic: expected both username and password"),
     ({**WORKER, "auth": {"protect_metrics": True}},
      "auth.protect_metrics: expected a bearer_token or basic credentials"),
