@@ -1,26 +1,30 @@
-"""Scrape cost with 1, 10 and 100 registered workers, and its ratio to one worker.
+"""Scrape cost with 1, 100 and 1000 registered workers, per series, against plain prometheus_client.
 
-Run: python bench/bench_collectors.py  (target: the scrape-time collectors of 100 workers well under
-50 ms; cost grows linearly with the workers). Prints figures only, each the best of several rounds:
-- collectors: collect() of the worker and cluster collectors (what this package computes per scrape);
-- scrape: a full `generate_latest` of a registry holding a coordinator and its worker monitors;
-- format floor: `generate_latest` of the same families collected beforehand, i.e. prometheus_client's
-  own text formatting of that many series, which any exporter of these families pays.
+Run: python bench/bench_collectors.py. For each size, best of ROUNDS rounds in alternation:
+- exposition per series: `generate_latest` of what /metrics serves (the merged source registries, the
+  worker and cluster collectors, the process collector) against a plain prometheus_client registry of
+  labelled gauges holding the same series (same names, labels and values): target <= 1.1x;
+- merge step: the same exposition against the same collectors registered in one CollectorRegistry
+  (what the merge of the monitors' registries adds): target <= 5 %;
+- collectors: collect() of the worker and cluster collectors alone, and the exposition size.
 """
 from __future__ import annotations
 
 import logging
 import timeit
 
-from prometheus_client import CollectorRegistry, generate_latest
+import report
+from prometheus_client import CollectorRegistry, Gauge, ProcessCollector, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from bytedb_exporter.cluster.collectors import ClusterCollector, WorkerCollector
 from bytedb_exporter.cluster.coordinator import CoordinatorMonitor
 from bytedb_exporter.cluster.worker import WorkerMonitor
 from bytedb_exporter.metrics.registry import MetricsRegistry
+from bytedb_exporter.prometheus.exposition import exposition_registry
 
-ROUNDS = 7
-SIZES = (1, 10, 100)
+ROUNDS = 5
+SIZES = (1, 100, 1000)
 
 
 def build(workers: int) -> MetricsRegistry:
@@ -39,45 +43,59 @@ def build(workers: int) -> MetricsRegistry:
     return registry
 
 
-class Frozen:
-    """Yields families collected once: generate_latest then measures formatting alone."""
+def plain_gauges(text: str) -> CollectorRegistry:
+    """A registry of labelled gauges with the same series as this exposition (names, labels, values)."""
+    registry = CollectorRegistry()
+    families: dict[tuple[str, tuple[str, ...]], Gauge] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            names = tuple(sorted(sample.labels))
+            gauge = families.get((sample.name, names))
+            if gauge is None:
+                gauge = families[(sample.name, names)] = Gauge(f"g{len(families)}_{sample.name}", "Plain gauge.",
+                                                               names, registry=registry)
+            (gauge.labels(**sample.labels) if names else gauge).set(sample.value)
+    return registry
 
-    def __init__(self, families: list):
-        self.families = families
 
-    def collect(self) -> list:
-        return self.families
-
-
-def best_ms(func, number: int) -> float:
-    """Best milliseconds per call over ROUNDS rounds."""
-    return 1000 * min(timeit.repeat(func, number=number, repeat=ROUNDS)) / number
+def best_pair(baseline, candidate, number: int) -> tuple[float, float]:
+    """Best milliseconds per call of two callables measured in alternating rounds."""
+    best = [float("inf"), float("inf")]
+    for _ in range(ROUNDS):
+        for index, func in enumerate((baseline, candidate)):
+            best[index] = min(best[index], 1000 * timeit.timeit(func, number=number) / number)
+    return best[0], best[1]
 
 
-def measure(workers: int) -> dict:
-    """Collector, full scrape and formatting-floor milliseconds, and the exposition size."""
-    collector_registry = build(workers).collector_registry
-    ours = [c for c in collector_registry._collector_to_names if isinstance(c, (WorkerCollector, ClusterCollector))]
-    frozen = CollectorRegistry()
-    frozen.register(Frozen(list(collector_registry.collect())))
-    number = max(3, 300 // workers)
-    return {
-        "collectors": best_ms(lambda: [list(c.collect()) for c in ours], number),
-        "scrape": best_ms(lambda: generate_latest(collector_registry), number),
-        "floor": best_ms(lambda: generate_latest(frozen), number),
-        "bytes": len(generate_latest(collector_registry)),
-    }
+def measure(workers: int) -> None:
+    """Print and check the per-series and merge ratios at this many workers."""
+    registry = build(workers)
+    served = exposition_registry(lambda: [registry.collector_registry])
+    text = generate_latest(served).decode()
+    series = sum(len(family.samples) for family in text_string_to_metric_families(text))
+    number = max(2, 300 // workers)
+    baseline = plain_gauges(text)
+    plain, ours = best_pair(lambda: generate_latest(baseline), lambda: generate_latest(served), number)
+    report.check(f"exposition per series vs plain gauges, {workers} workers", ours / plain, 1.1,
+                 detail=f"{series} series, {ours:.1f} vs {plain:.1f} ms, {len(text) // 1024} KB")
+    direct = CollectorRegistry(auto_describe=False)
+    for collector in list(registry.collector_registry._collector_to_names):
+        direct.register(collector)
+    ProcessCollector(registry=direct)
+    unmerged, merged = best_pair(lambda: generate_latest(direct), lambda: generate_latest(served), number)
+    report.check(f"merge step, {workers} workers", 100 * (merged / unmerged - 1), 5.0, unit=" %",
+                 detail=f"{merged:.1f} vs {unmerged:.1f} ms")
+    ours_collectors = [c for c in registry.collector_registry._collector_to_names
+                       if isinstance(c, (WorkerCollector, ClusterCollector))]
+    collect_ms = 1000 * min(timeit.repeat(lambda: [list(c.collect()) for c in ours_collectors], number=number,
+                                          repeat=ROUNDS)) / number
+    print(f"  {workers} workers: worker and cluster collectors {collect_ms:.2f} ms of {merged:.1f} ms per scrape")
 
 
 def main() -> None:
     logging.basicConfig(level=logging.ERROR)
-    results = {workers: measure(workers) for workers in SIZES}
-    base = results[SIZES[0]]
-    print(f"{'workers':>7} {'collectors ms':>13} {'x 1':>6} {'scrape ms':>10} {'x 1':>6} {'format floor ms':>15} "
-          f"{'bytes':>8}")
-    for workers, r in results.items():
-        print(f"{workers:>7} {r['collectors']:>13.3f} {r['collectors'] / base['collectors']:>6.1f} "
-              f"{r['scrape']:>10.2f} {r['scrape'] / base['scrape']:>6.1f} {r['floor']:>15.2f} {r['bytes']:>8}")
+    for workers in SIZES:
+        measure(workers)
 
 
 if __name__ == "__main__":

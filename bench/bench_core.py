@@ -164,7 +164,7 @@ def metric_calls() -> None:
     """By-name lookup, labelled children and the timer against what prometheus_client does for the same."""
     registry = MetricsRegistry()
     held = registry.counter("looked_up")
-    raw, by_name = best_pair(held.inc, lambda: registry.counter("looked_up").inc(), 100_000)
+    raw, by_name = best_pair(lambda: held.inc(), lambda: registry.counter("looked_up").inc(), 100_000)
     report.check("registry.counter(name).inc() vs a held counter", by_name / raw, 1.3,
                  detail=f"{by_name * 1e9:.0f} vs {raw * 1e9:.0f} ns")
     raw_family = prometheus_client.Counter("raw_labelled", "r", ["worker_id"], registry=CollectorRegistry())

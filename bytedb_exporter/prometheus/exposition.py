@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from prometheus_client import CollectorRegistry, Counter, ProcessCollector
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from bytedb_exporter.cluster.collectors import counting_failures
 from bytedb_exporter.metrics.registry import NAMESPACE
@@ -48,22 +49,40 @@ class MergedRegistries(Collector):
 
 
 def _merge(families: Iterable[Metric]) -> dict[str, Metric]:
-    """Families by name with their samples merged; an identical sample is kept once."""
+    """Families by name with their samples merged; an identical sample is kept once.
+
+    A name seen once (nearly every family) passes through as it is; only a name that comes from more
+    than one source is merged, and only then are the keys of its samples built.
+    """
     merged: dict[str, Metric] = {}
-    seen = set()
+    seen: dict[str, set[SampleKey]] = {}
     for family in families:
-        target = merged.get(family.name)
-        if target is None:
-            target = merged[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
-        elif target.type != family.type:
-            log.warning("metric %s has types %s and %s; keeping the first", family.name, target.type, family.type)
+        first = merged.get(family.name)
+        if first is None:
+            merged[family.name] = family
             continue
+        if first.type != family.type:
+            log.warning("metric %s has types %s and %s; keeping the first", family.name, first.type, family.type)
+            continue
+        keys = seen.get(family.name)
+        if keys is None:  # a second source of this name: merge into a copy, not into a collector's family
+            copy = merged[family.name] = Metric(first.name, first.documentation, first.type, first.unit)
+            copy.samples = list(first.samples)
+            keys = seen[family.name] = {_key(sample) for sample in copy.samples}
+        target = merged[family.name]
         for sample in family.samples:
-            key = (sample.name, tuple(sorted(sample.labels.items())))
-            if key not in seen:
-                seen.add(key)
+            key = _key(sample)
+            if key not in keys:
+                keys.add(key)
                 target.samples.append(sample)
     return merged
+
+
+SampleKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def _key(sample: Sample) -> SampleKey:
+    return sample.name, tuple(sorted(sample.labels.items()))
 
 
 def exposition_registry(sources: Callable[[], Iterable[CollectorRegistry]]) -> CollectorRegistry:
