@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import contextlib
-import heapq
+import dataclasses
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -16,6 +17,7 @@ from bytedb_exporter.query.execution import PHASES, QueryExecution
 from bytedb_exporter.query.models import QueryMetrics, QueryStats, TopQueryInfo
 from bytedb_exporter.query.report import QueryPerformanceReport, build_report
 from bytedb_exporter.query.sqltext import QUERY_TYPES, label_for_query_type, normalize_sql
+from bytedb_exporter.query.statements import StatementStats, StatementTable, top_statements
 from bytedb_exporter.rules.health import DEFAULT_THRESHOLDS, Thresholds
 
 # The original's 10 ms..30 s, plus 1 and 5 ms so that cache hits and small queries get real quantiles.
@@ -36,55 +38,6 @@ class TypeSeries(NamedTuple):
     duration: Histogram
 
 
-class TopQueryTable:
-    """At most `size` normalized SQL texts; when full, a new text evicts the one with the smallest total time.
-
-    A lazy min-heap finds that one: every update pushes (total, seq, key) and only the newest push of a
-    key counts; the heap is rebuilt from the table when stale entries outnumber it 4 to 1 (amortized O(log n)).
-    Not thread-safe: the monitor holds its lock.
-    """
-
-    def __init__(self, size: int):
-        self.size = size
-        self._infos: dict[str, TopQueryInfo] = {}
-        self._newest: dict[str, int] = {}
-        self._heap: list[tuple[float, int, str]] = []
-        self._seq = 0
-
-    def __len__(self) -> int:
-        return len(self._infos)
-
-    def add(self, key: str, metrics: QueryMetrics) -> None:
-        """Count one finished query under its normalized text."""
-        info = self._infos.get(key)
-        if info is None:
-            if len(self._infos) >= self.size:
-                self._evict_smallest()
-            info = self._infos[key] = TopQueryInfo(sql=key)
-        info.execution_count += 1
-        info.total_seconds += metrics.total_seconds
-        info.total_rows_processed += metrics.rows_processed
-        info.failed_count += bool(metrics.error_message)
-        info.last_timestamp = metrics.start_timestamp + metrics.total_seconds
-        self._seq += 1
-        self._newest[key] = self._seq
-        heapq.heappush(self._heap, (info.total_seconds, self._seq, key))
-        if len(self._heap) > 4 * len(self._infos) + 16:
-            self._heap = [(self._infos[k].total_seconds, seq, k) for k, seq in self._newest.items()]
-            heapq.heapify(self._heap)
-
-    def _evict_smallest(self) -> None:
-        while self._heap:
-            _, seq, key = heapq.heappop(self._heap)
-            if self._newest.get(key) == seq:
-                del self._infos[key], self._newest[key]
-                return
-
-    def copies(self) -> list[TopQueryInfo]:
-        """Copies of every kept entry."""
-        return [TopQueryInfo(**vars(info)) for info in self._infos.values()]
-
-
 class QueryMonitor:
     """Records every query's lifecycle into Prometheus metrics and bounded histories; its advice
     uses `thresholds`."""
@@ -99,7 +52,7 @@ class QueryMonitor:
         self._lock = threading.Lock()
         self._recent: deque[QueryMetrics] = deque(maxlen=history_size)
         self._failed: deque[QueryMetrics] = deque(maxlen=failed_history_size)
-        self._top = TopQueryTable(top_queries_size)
+        self._statements = StatementTable(top_queries_size, time.time())
         self._window = SlidingWindowCounter(window_seconds)
         self._listeners: list[Callable[[QueryMetrics], None]] = []
         self._create_metrics()
@@ -189,7 +142,9 @@ class QueryMonitor:
                 self._failed.append(metrics)
             self._window.add()
             self._recent.append(metrics)
-            self._top.add(key, metrics)
+            self._statements.add(key, metrics.total_seconds, failed, metrics.rows_processed,
+                                 metrics.bytes_transferred, metrics.cache_hit_rate == 100.0,
+                                 metrics.start_timestamp + metrics.total_seconds)
             listeners = self._listeners
         for listener in listeners:
             listener(metrics)
@@ -231,10 +186,34 @@ class QueryMonitor:
 
     def get_top_queries(self, limit: int = 10) -> list[TopQueryInfo]:
         """Normalized SQL texts ordered by total time spent, largest first (the table keeps the largest)."""
+        return [TopQueryInfo(sql=row.query, execution_count=row.calls, total_seconds=row.total_seconds,
+                             total_rows_processed=row.rows, failed_count=row.errors, last_timestamp=row.last_seen)
+                for row in self._top_rows(limit, "total")]
+
+    def get_statement_stats(self, limit: int = 100, sort: str = "total") -> list[StatementStats]:
+        """Copies of the `limit` largest statements by `sort` (a statements.SORT_KEYS key), largest first."""
+        return self._top_rows(limit, sort)
+
+    def statement_other(self) -> StatementStats:
+        """A copy of the `other` row: the calls of statements evicted from the bounded table."""
         with self._lock:
-            infos = self._top.copies()
-        infos.sort(key=lambda info: info.total_seconds, reverse=True)
-        return infos[:max(limit, 0)]
+            return dataclasses.replace(self._statements.other)
+
+    def statements_since(self) -> float:
+        """When the statement table was last reset (or created), as a Unix timestamp."""
+        return self._statements.stats_since
+
+    def reset_statement_stats(self, fingerprint: str | None = None) -> int:
+        """Forget every statement's statistics, or one fingerprint's; how many rows went."""
+        with self._lock:
+            return self._statements.reset(time.time(), fingerprint)
+
+    def _top_rows(self, limit: int, sort: str) -> list[StatementStats]:
+        # list() of a dict's values runs in C under the GIL, so it needs no lock; the selection is
+        # O(n log k) outside it and only the k rows returned are copied under it.
+        chosen = top_statements(self._statements.rows(), limit, sort)
+        with self._lock:
+            return [dataclasses.replace(row) for row in chosen]
 
     def duration_buckets(self) -> list[tuple[float, float]]:
         """Cumulative (bound, count) buckets of end-to-end duration (seconds) over all query types."""
