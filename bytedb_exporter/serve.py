@@ -123,7 +123,8 @@ class Service:
 
         return create_app(coordinator, queries, stream_interval=c.stream_interval_seconds,
                           history_minutes=c.history_minutes, start_stream=False, auth=c.auth,
-                          ingest=self._ingest(registry, applier, context), max_streams=c.limits.max_streams)
+                          ingest=self._ingest(registry, applier, context), max_streams=c.limits.max_streams,
+                          allow_unauthenticated_reset=c.allow_unauthenticated_reset)
 
     def _worker_app(self) -> Flask:
         c = self.config

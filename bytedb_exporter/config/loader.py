@@ -86,6 +86,10 @@ def parse_config(data: Any, source: str = "<config>", env: Mapping[str, str] = {
     ingest = top.section("ingest")
     values["ingest_enabled"] = ingest.get("enabled", bool, Config.ingest_enabled)
     ingest.finish()
+    api = top.section("api")
+    values["allow_unauthenticated_reset"] = api.get("allow_unauthenticated_reset", bool,
+                                                    Config.allow_unauthenticated_reset)
+    api.finish()
     config = Config(
         role=role or "worker", node_id=node_id or "unknown", host=host, port=port,
         thresholds=read_thresholds(top.section("thresholds"), problems),

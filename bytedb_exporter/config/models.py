@@ -82,6 +82,7 @@ class Config:
     poll_timeout_seconds: float = 2.0
     poll_bearer_token: str | None = None
     ingest_enabled: bool = True
+    allow_unauthenticated_reset: bool = False  # POST /api/statements/reset with auth off
     auth: AuthConfig = field(default_factory=AuthConfig)
     limits: Limits = field(default_factory=Limits)
     source: str = "<config>"

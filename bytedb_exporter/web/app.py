@@ -34,6 +34,8 @@ class AppState:
     views: MonitorViews
     hub: SnapshotHub
     exposition: CollectorRegistry
+    auth_enabled: bool = False
+    allow_unauthenticated_reset: bool = False
 
     def registries(self) -> list[MetricsRegistry]:
         """Every distinct MetricsRegistry behind the served monitors."""
@@ -48,10 +50,11 @@ class AppState:
 def create_app(coordinator: CoordinatorMonitor | None = None, queries: QueryMonitor | None = None, *,
                stream_interval: float = 2.0, history_minutes: float = 15.0, keepalive: float = 15.0,
                start_stream: bool = True, auth: AuthConfig | None = None,
-               ingest: IngestService | None = None, max_streams: int = Limits.max_streams) -> Flask:
+               ingest: IngestService | None = None, max_streams: int = Limits.max_streams,
+               allow_unauthenticated_reset: bool = False) -> Flask:
     """A dashboard app over these monitors (new ones sharing one registry when not given),
     optionally behind `auth`, with POST /api/v1/events served by `ingest` and at most `max_streams`
-    open /api/stream clients."""
+    open /api/stream clients; POST /api/statements/reset needs auth on or `allow_unauthenticated_reset`."""
     if coordinator is None:
         coordinator = CoordinatorMonitor(queries.registry if queries is not None else MetricsRegistry())
     if queries is None:
@@ -64,7 +67,9 @@ def create_app(coordinator: CoordinatorMonitor | None = None, queries: QueryMoni
     views = MonitorViews(coordinator, queries, history)
     hub = SnapshotHub(views.live, coordinator.registry, stream_interval, keepalive, max_streams)
     state = AppState(coordinator, queries, views, hub,
-                     exposition_registry(lambda: [r.collector_registry for r in state.registries()]))
+                     exposition_registry(lambda: [r.collector_registry for r in state.registries()]),
+                     auth_enabled=auth is not None and auth.enabled,
+                     allow_unauthenticated_reset=allow_unauthenticated_reset)
     app.extensions["bytedb"] = state
     register_error_handlers(app)
     install_extras(app, auth, ingest)
