@@ -14,6 +14,7 @@ from bytedb_exporter.metrics.registry import TIMER_BUCKETS, MetricsRegistry
 from bytedb_exporter.metrics.stats import SlidingWindowCounter, percent
 from bytedb_exporter.metrics.types import Counter, Histogram, merge_cumulative, summarize_buckets
 from bytedb_exporter.query.execution import PHASES, QueryExecution
+from bytedb_exporter.query.fragments import fragment_skew
 from bytedb_exporter.query.models import QueryMetrics, QueryStats, TopQueryInfo
 from bytedb_exporter.query.report import QueryPerformanceReport, build_report
 from bytedb_exporter.query.sqltext import QUERY_TYPES, label_for_query_type, normalize_sql
@@ -28,6 +29,7 @@ COST_REDUCTION_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.9
 FRAGMENT_BUCKETS = (1, 2, 3, 5, 8, 10, 20, 50)
 WORKER_BUCKETS = (1, 2, 3, 4, 5, 8, 10, 15, 20)
 RATIO_BUCKETS = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
+SKEW_BUCKETS = (1.1, 1.25, 1.5, 2, 3, 5, 10, 20)
 
 
 class TypeSeries(NamedTuple):
@@ -51,6 +53,7 @@ class QueryMonitor:
         self.thresholds = thresholds or DEFAULT_THRESHOLDS
         self._lock = threading.Lock()
         self._recent: deque[QueryMetrics] = deque(maxlen=history_size)
+        self._by_id: dict[str, QueryMetrics] = {}  # the newest of each id in _recent
         self._failed: deque[QueryMetrics] = deque(maxlen=failed_history_size)
         self._statements = StatementTable(top_queries_size, time.time())
         self._window = SlidingWindowCounter(window_seconds)
@@ -84,6 +87,10 @@ class QueryMonitor:
         self._optimizations = r.counter("query_optimizations_total", "Queries whose plan the optimizer improved.")
         self._cost_reduction = r.histogram("query_cost_reduction_ratio", COST_REDUCTION_BUCKETS,
                                            "Optimizer cost reduction per optimized query, 0..1.")
+        self._skew = r.histogram("query_fragment_skew_ratio", SKEW_BUCKETS,
+                                 "Slowest over median fragment seconds, per query with 2 or more fragments.")
+        self._skewed = r.counter("query_skewed_total", "Queries whose fragment skew exceeded "
+                                                       "thresholds.fragment_skew_ratio.")
         self._cache_hit = r.histogram("query_cache_hit_ratio", RATIO_BUCKETS,
                                       "Cache hit ratio reported per query, 0..1.")
 
@@ -136,12 +143,22 @@ class QueryMonitor:
             self._cost_reduction.observe(metrics.cost_reduction / 100.0)
         if metrics.cache_hit_rate is not None:
             self._cache_hit.observe(metrics.cache_hit_rate / 100.0)
+        if metrics.fragments:
+            skew = fragment_skew(metrics.fragments)
+            if skew is not None:
+                self._skew.observe(skew)
+                if skew > self.thresholds.fragment_skew_ratio:
+                    self._skewed.inc()
         key = normalize_sql(metrics.sql)
         with self._lock:
             if failed:
                 self._failed.append(metrics)
             self._window.add()
-            self._recent.append(metrics)
+            recent = self._recent
+            if len(recent) == recent.maxlen and self._by_id.get(recent[0].query_id) is recent[0]:
+                del self._by_id[recent[0].query_id]
+            recent.append(metrics)
+            self._by_id[metrics.query_id] = metrics
             self._statements.add(key, metrics.total_seconds, failed, metrics.rows_processed,
                                  metrics.bytes_transferred, metrics.cache_hit_rate == 100.0,
                                  metrics.start_timestamp + metrics.total_seconds)
@@ -178,6 +195,10 @@ class QueryMonitor:
         """The latest finished queries, newest first."""
         with self._lock:
             return list(self._recent)[::-1][:max(limit, 0)]
+
+    def get_query(self, query_id: str) -> QueryMetrics | None:
+        """The newest finished query with this id still in the recent history, or None."""
+        return self._by_id.get(query_id)
 
     def get_failed_queries(self, limit: int = 20) -> list[QueryMetrics]:
         """The latest failed queries with their errors, newest first."""

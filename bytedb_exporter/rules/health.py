@@ -48,6 +48,7 @@ class Thresholds:
     high_coordination_seconds: float = 0.1
     high_cluster_utilization_percent: float = 85.0
     high_network_latency_seconds: float = 0.05
+    fragment_skew_ratio: float = 3.0  # a query's slowest fragment over its median one
 
     def __post_init__(self) -> None:
         if self.unhealthy_cpu_percent < self.degraded_cpu_percent:

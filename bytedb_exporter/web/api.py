@@ -124,6 +124,14 @@ def reset_statements() -> Any:
     return jsonify({"reset": removed, "fingerprint": fingerprint})
 
 
+@api.get("/api/queries/<query_id>")
+def query(query_id: str) -> Any:
+    found = state().views.query(query_id)
+    if found is None:
+        return json_error(404, "unknown_query", f"no finished query with id {query_id!r} in the recent history")
+    return jsonify(found)
+
+
 @api.get("/api/alerts")
 def alerts() -> Response:
     return jsonify(state().views.alerts())

@@ -39,6 +39,7 @@ CASES = [
     ("/api/workers/nope", "/api/workers/{worker_id}", "get"),
     ("/api/queries?limit=5", "/api/queries", "get"),
     ("/api/queries?limit=abc", "/api/queries", "get"),
+    ("/api/queries/nope", "/api/queries/{query_id}", "get"),
     ("/api/statements?sort=calls", "/api/statements", "get"),
     ("/api/statements?sort=nope", "/api/statements", "get"),
     ("/api/statements/reset", "/api/statements/reset", "post"),
