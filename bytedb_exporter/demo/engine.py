@@ -218,6 +218,7 @@ class DemoCluster:
         stats.optimization_applied = plan.optimization_applied
         stats.fragments, stats.workers_used = len(plan.fragments), len(plan.shards)
         _hook(ex, "set_optimization_info", plan.optimization_applied, plan.original_cost, plan.optimized_cost)
+        _hook(ex, "set_plan", plan.text())
         _hook(coord, "record_optimization", plan.optimization_applied, plan.original_cost, plan.optimized_cost)
         _hook(coord, "record_query_start", qid, stats.fragments, stats.workers_used)
         answers = self._run(ex, result, plan)
@@ -239,10 +240,18 @@ class DemoCluster:
         _hook(ex, "end_coordination")
         _hook(ex, "start_execution")
         t1 = time.perf_counter()
-        futures = [self._pool.submit(self._fragment, wid, fid, body, result.sql) for wid, fid, body in jobs]
+        futures = [self._pool.submit(self._timed_fragment, wid, fid, body, result.sql, t1)
+                   for wid, fid, body in jobs]
         done, _ = wait(futures, timeout=self.fragment_timeout * 2 + 1)
-        answers = [f.result() if f in done else FragmentAnswer(fid, ok=False, error=f"{wid} timed out")
-                   for f, (wid, fid, _) in zip(futures, jobs, strict=False)]
+        answers = []
+        for future, (wid, fid, _) in zip(futures, jobs, strict=False):
+            if future not in done:  # never answered: no duration to record
+                answers.append(FragmentAnswer(fid, ok=False, error=f"{wid} timed out"))
+                continue
+            answer, queued, seconds = future.result()
+            _hook(ex, "record_fragment", wid, seconds, answer.row_count, answer.request_bytes + answer.answer_bytes,
+                  queued)
+            answers.append(answer)
         stats.execution_seconds = time.perf_counter() - t1
         _hook(ex, "end_execution")
         answered = [a for a in answers if a.answer_bytes]
@@ -286,6 +295,13 @@ class DemoCluster:
         _hook(ex, "finish")
         _hook(self.coordinator_monitor, "record_query_end", stats.query_id, result.ok)
         return result
+
+    def _timed_fragment(self, wid: str, fid: str, body: bytes, sql: str,
+                        submitted: float) -> tuple[FragmentAnswer, float, float]:
+        """`_fragment` with the seconds it waited for a pool thread and the seconds it then took."""
+        started = time.perf_counter()
+        answer = self._fragment(wid, fid, body, sql)
+        return answer, started - submitted, time.perf_counter() - started
 
     def _fragment(self, wid: str, fid: str, body: bytes, sql: str) -> FragmentAnswer:
         """Run one fragment on one worker and report it to that worker's monitor."""
