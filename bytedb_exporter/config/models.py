@@ -74,6 +74,10 @@ class Config:
     query_history: int = 1000
     failed_query_history: int = 200
     top_queries: int = 500
+    slow_query_seconds: float = 0.3  # queries over this go to the slow-query log
+    slow_queries: int = 200  # slow queries kept in memory (and in slow_query_db)
+    slow_query_db: str | None = None  # SQLite file keeping the slow-query log across restarts
+    slow_query_retention_days: float = 7.0
     error_history: int = 100
     process: ProcessConfig | None = None
     data_path: str | None = None

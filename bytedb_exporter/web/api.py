@@ -9,6 +9,7 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
 from bytedb_exporter.metrics.export import families_json, json_lines, timer_families
+from bytedb_exporter.query.slowlog import FORMATS, render
 from bytedb_exporter.query.statements import OTHER, SORT_KEYS, iso_timestamp
 from bytedb_exporter.web.errors import BadRequest, json_error
 from bytedb_exporter.web.metrics_endpoint import metrics_response
@@ -93,6 +94,19 @@ def queries() -> Response:
 
 
 FINGERPRINT = re.compile(r"^[0-9a-f]{16}$")
+
+
+@api.get("/api/slow-queries")
+def slow_queries() -> Response:
+    """The slow-query log, newest first, as json, ndjson or CSV (`format`)."""
+    fmt = request.args.get("format", "json")
+    if fmt not in FORMATS:
+        raise BadRequest("invalid_parameter", f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    entries = state().slow_log.entries(int_arg("limit", 1000, 1, 100000))
+    response = Response(render(entries, fmt), mimetype=FORMATS[fmt])
+    if fmt == "csv":
+        response.headers["Content-Disposition"] = 'attachment; filename="slow-queries.csv"'
+    return response
 
 
 @api.get("/api/statements")

@@ -40,6 +40,8 @@ CASES = [
     ("/api/queries?limit=5", "/api/queries", "get"),
     ("/api/queries?limit=abc", "/api/queries", "get"),
     ("/api/queries/nope", "/api/queries/{query_id}", "get"),
+    ("/api/slow-queries", "/api/slow-queries", "get"),
+    ("/api/slow-queries?format=xml", "/api/slow-queries", "get"),
     ("/api/statements?sort=calls", "/api/statements", "get"),
     ("/api/statements?sort=nope", "/api/statements", "get"),
     ("/api/statements/reset", "/api/statements/reset", "post"),
