@@ -29,6 +29,8 @@ COST_REDUCTION_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.9
 FRAGMENT_BUCKETS = (1, 2, 3, 5, 8, 10, 20, 50)
 WORKER_BUCKETS = (1, 2, 3, 4, 5, 8, 10, 15, 20)
 RATIO_BUCKETS = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
+# An exemplar's label names and values may hold 128 characters in all (OpenMetrics); `query_id` takes 8.
+MAX_EXEMPLAR_ID = 120
 SKEW_BUCKETS = (1.1, 1.25, 1.5, 2, 3, 5, 10, 20)
 
 
@@ -125,7 +127,9 @@ class QueryMonitor:
         series = self._by_type.get(metrics.query_type) or self._by_type[label_for_query_type(metrics.query_type)]
         failed = bool(metrics.error_message)
         (series.failed if failed else series.succeeded).inc()
-        series.duration.observe(metrics.total_seconds)
+        query_id = metrics.query_id
+        series.duration.observe(metrics.total_seconds,
+                                {"query_id": query_id} if 0 < len(query_id) <= MAX_EXEMPLAR_ID else None)
         self._active.dec()
         phase_histograms = self._phase_histograms
         for phase, seconds in metrics.phase_seconds.items():

@@ -130,6 +130,7 @@ def stack(binaries: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
         binaries["prometheus"], "--config.file", str(config_path),
         "--storage.tsdb.path", str(tmp / "tsdb"),
         "--web.listen-address", f"127.0.0.1:{prometheus_port}", "--web.enable-lifecycle",
+        "--enable-feature=exemplar-storage",
     ], tmp / "prometheus.log", cwd=tmp)
     started.append(prometheus)
 
@@ -347,3 +348,23 @@ def test_promtool_check_metrics_is_silent_for_every_exporter(stack: Stack, binar
                                 capture_output=True, timeout=60, check=False)
         output = (result.stdout + result.stderr).decode(errors="replace").strip()
         assert result.returncode == 0 and output == "", f"{name} ({url}): rc={result.returncode}\n{output}"
+
+
+def test_duration_exemplars_lead_back_to_a_query_the_exporter_knows(stack: Stack) -> None:
+    """Prometheus (exemplar storage on) scraped OpenMetrics with `query_id` exemplars on the duration buckets,
+    and /api/queries/<query_id> of the coordinator answers for such an id."""
+    found: list[dict[str, Any]] = []
+
+    def exemplars() -> bool:
+        stack.assert_running()
+        end = time.time()
+        data = stack.api.get("/api/v1/query_exemplars", query="bytedb_query_duration_seconds_bucket",
+                             start=f"{end - 300:.3f}", end=f"{end:.3f}")
+        found[:] = [e for series in data for e in series["exemplars"] if e["labels"].get("query_id")]
+        return bool(found)
+
+    wait_for(exemplars, DATA_TIMEOUT, "query_id exemplars in Prometheus", on_timeout=stack.logs)
+    assert all(float(e["value"]) >= 0 for e in found)
+    base = f"http://127.0.0.1:{stack.coordinator_port}"
+    statuses = [http_get(f"{base}/api/queries/{e['labels']['query_id']}", timeout=5).status for e in found[-20:]]
+    assert 200 in statuses, statuses

@@ -1,5 +1,6 @@
 import pytest
 from prometheus_client import generate_latest
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
 
 from bytedb_exporter.query.fragments import fragment_skew
 from bytedb_exporter.query.models import Fragment
@@ -42,3 +43,13 @@ def test_the_id_index_is_bounded_by_the_recent_ring():
     assert len(monitor._by_id) <= 5
     assert {q.query_id for q in monitor.get_recent_queries(5)} == set(monitor._by_id)
     assert all(monitor.get_query(q.query_id) is q for q in monitor.get_recent_queries(5))
+
+
+def test_duration_buckets_carry_query_id_exemplars_in_openmetrics():
+    monitor = QueryMonitor()
+    monitor.start_query_monitoring("q-exemplar", "SELECT 1").finish(total_seconds=0.02)
+    monitor.start_query_monitoring("x" * 200, "SELECT 2").finish(total_seconds=0.02)  # too long: no exemplar
+    text = openmetrics(monitor.registry.collector_registry).decode()
+    lines = [line for line in text.splitlines() if "query_id=" in line]
+    assert len(lines) == 1 and lines[0].startswith('bytedb_query_duration_seconds_bucket{le="0.025",query_type=')
+    assert '# {query_id="q-exemplar"} 0.02' in lines[0]
