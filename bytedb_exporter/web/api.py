@@ -138,7 +138,7 @@ def reset_statements() -> Any:
     return jsonify({"reset": removed, "fingerprint": fingerprint})
 
 
-@api.get("/api/queries/<query_id>")
+@api.get("/api/queries/<path:query_id>")
 def query(query_id: str) -> Any:
     found = state().views.query(query_id)
     if found is None:
