@@ -146,6 +146,11 @@ def query(query_id: str) -> Any:
     return jsonify(found)
 
 
+@api.get("/api/insights")
+def insights() -> Response:
+    return jsonify(state().views.insights())
+
+
 @api.get("/api/alerts")
 def alerts() -> Response:
     return jsonify(state().views.alerts())

@@ -10,6 +10,7 @@ from bytedb_exporter.metrics.jsonutil import iso, to_jsonable
 from bytedb_exporter.query.fragments import fragment_skew
 from bytedb_exporter.query.models import QueryMetrics, QueryStats
 from bytedb_exporter.query.monitor import QueryMonitor
+from bytedb_exporter.rules.insights import skew_insights, statement_insights
 from bytedb_exporter.rules.recommendations import PERFORMING_WELL, PerformanceRecommendation
 from bytedb_exporter.web.history import ClusterHistory
 
@@ -47,6 +48,16 @@ class MonitorViews:
         """One finished query still in the recent history: its facts, phases, plan and fragments with skew."""
         found = self.queries.get_query(query_id)
         return None if found is None else query_detail(found, self.queries.thresholds.fragment_skew_ratio)
+
+    def insights(self, statements: int = 100, recent: int = 200) -> list[dict[str, Any]]:
+        """Slow and error-prone statements (the `statements` largest by total time) and skewed queries
+        (the `recent` newest)."""
+        thresholds = self.queries.thresholds
+        rows = [row.to_dict() for row in self.queries.get_statement_stats(statements)]
+        skews = [(q.query_id, skew) for q in self.queries.get_recent_queries(recent)
+                 if (skew := fragment_skew(q.fragments)) is not None]
+        found = statement_insights(rows, thresholds) + skew_insights(skews, thresholds)
+        return [insight.to_dict() for insight in found]
 
     def overview(self, stats: CoordinatorStats | None = None,
                  query_stats: QueryStats | None = None) -> dict[str, Any]:

@@ -46,6 +46,7 @@ CASES = [
     ("/api/statements?sort=calls", "/api/statements", "get"),
     ("/api/statements?sort=nope", "/api/statements", "get"),
     ("/api/statements/reset", "/api/statements/reset", "post"),
+    ("/api/insights", "/api/insights", "get"),
     ("/api/alerts", "/api/alerts", "get"),
     ("/api/alerts/nope/acknowledge", "/api/alerts/{alert_id}/acknowledge", "post"),
     ("/api/performance", "/api/performance", "get"),

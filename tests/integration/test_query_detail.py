@@ -54,3 +54,14 @@ def test_bad_fragment_timings_refuse_the_batch(client, fragments, field):
     assert response.status_code == 400
     assert response.get_json()["errors"][0]["reason"].startswith(field)
     assert client.get("/api/queries/q-8").status_code == 404
+
+
+def test_insights_name_the_slow_statement_and_the_skewed_query(client):
+    events = [{"type": "query_start", "query_id": "q-9", "sql": "SELECT * FROM big WHERE x = 1"},
+              {"type": "query_end", "query_id": "q-9", "duration_ms": 900, "fragment_timings": FRAGMENTS}]
+    assert client.post("/api/v1/events", json=events).status_code == 200
+    found = {(i["type"], i["subject"]): i for i in client.get("/api/insights").get_json()}
+    fingerprint = client.get("/api/statements").get_json()["statements"][0]["fingerprint"]
+    assert set(found) == {("slow_statement", fingerprint), ("skewed_fragments", "q-9")}
+    assert found[("skewed_fragments", "q-9")]["value"] == 8.0
+    assert found[("slow_statement", fingerprint)]["threshold"] == 0.3
