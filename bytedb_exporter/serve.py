@@ -89,7 +89,7 @@ class Service:
         c = self.config
         registry = MetricsRegistry()
         queries = QueryMonitor(registry, c.query_history, c.failed_query_history, c.top_queries,
-                               thresholds=c.thresholds)
+                               thresholds=c.thresholds, export_statements=c.export_statements)
         coordinator = self.coordinator = CoordinatorMonitor(registry, c.thresholds)
         remotes: dict[str, RemoteWorkerMonitor] = {}
         for worker in c.workers:

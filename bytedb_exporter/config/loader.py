@@ -75,6 +75,7 @@ def parse_config(data: Any, source: str = "<config>", env: Mapping[str, str] = {
         slow_query_seconds=history.positive("slow_query_seconds", Config.slow_query_seconds),
         slow_queries=history.count("slow_queries", Config.slow_queries),
         slow_query_db=history.get("slow_query_db", str, None),
+        export_statements=history.count("export_statements", Config.export_statements, 0, 1000),
         slow_query_retention_days=history.positive("slow_query_retention_days", Config.slow_query_retention_days),
         error_history=history.count("worker_errors", Config.error_history))
     history.finish()

@@ -78,6 +78,7 @@ class Config:
     slow_queries: int = 200  # slow queries kept in memory (and in slow_query_db)
     slow_query_db: str | None = None  # SQLite file keeping the slow-query log across restarts
     slow_query_retention_days: float = 7.0
+    export_statements: int = 0  # top K statements exported as bytedb_statement_* (0: none)
     error_history: int = 100
     process: ProcessConfig | None = None
     data_path: str | None = None

@@ -18,6 +18,7 @@ from bytedb_exporter.query.fragments import fragment_skew
 from bytedb_exporter.query.models import QueryMetrics, QueryStats, TopQueryInfo
 from bytedb_exporter.query.report import QueryPerformanceReport, build_report
 from bytedb_exporter.query.sqltext import QUERY_TYPES, label_for_query_type, normalize_sql
+from bytedb_exporter.query.statement_export import StatementCollector
 from bytedb_exporter.query.statements import StatementStats, StatementTable, top_statements
 from bytedb_exporter.rules.health import DEFAULT_THRESHOLDS, Thresholds
 
@@ -44,11 +45,11 @@ class TypeSeries(NamedTuple):
 
 class QueryMonitor:
     """Records every query's lifecycle into Prometheus metrics and bounded histories; its advice
-    uses `thresholds`."""
+    uses `thresholds`; `export_statements` K > 0 exports the top K statements as bytedb_statement_*."""
 
     def __init__(self, registry: MetricsRegistry | None = None, history_size: int = 1000,
                  failed_history_size: int = 200, top_queries_size: int = 500, window_seconds: float = 60.0,
-                 thresholds: Thresholds | None = None):
+                 thresholds: Thresholds | None = None, export_statements: int = 0):
         if min(history_size, failed_history_size, top_queries_size) < 1:
             raise ValueError("history sizes must be at least 1")
         self.registry = registry or MetricsRegistry()
@@ -61,6 +62,9 @@ class QueryMonitor:
         self._window = SlidingWindowCounter(window_seconds)
         self._listeners: list[Callable[[QueryMetrics], None]] = []
         self._create_metrics()
+        if export_statements > 0:
+            self.registry.collector_registry.register(
+                StatementCollector(lambda k: self.get_statement_stats(k), export_statements))
 
     def _create_metrics(self) -> None:
         r = self.registry

@@ -4,6 +4,7 @@ import statistics
 import threading
 
 import pytest
+from prometheus_client import generate_latest
 
 from bytedb_exporter.query.monitor import QueryMonitor
 from bytedb_exporter.query.sqltext import normalize_sql
@@ -122,3 +123,21 @@ def test_readers_run_while_writers_record():
     assert errors == []
     total = sum(row.calls for row in monitor.get_statement_stats(100)) + monitor.statement_other().calls
     assert total == 3000
+
+
+def test_the_top_k_statements_are_exported_only_when_asked():
+    quiet = QueryMonitor()
+    finish(quiet, "SELECT a FROM t", 1.0)
+    assert b"bytedb_statement_" not in generate_latest(quiet.registry.collector_registry)
+    monitor = QueryMonitor(export_statements=2)
+    for i in range(5):
+        for _ in range(i + 1):
+            finish(monitor, f"SELECT c{i} FROM t WHERE x = 1", 0.5, error="e" if i == 4 else None)
+    text = generate_latest(monitor.registry.collector_registry).decode()
+    infos = [line for line in text.splitlines() if line.startswith("bytedb_statement_info{")]
+    assert len(infos) == 2 and 'query="SELECT c4 FROM t WHERE x = ?"' in "".join(infos)
+    top = monitor.get_statement_stats(1)[0]
+    assert f'bytedb_statement_calls_total{{fingerprint="{top.fingerprint}"}} 5.0' in text
+    assert f'bytedb_statement_errors_total{{fingerprint="{top.fingerprint}"}} 5.0' in text
+    assert f'bytedb_statement_seconds_total{{fingerprint="{top.fingerprint}"}} 2.5' in text
+    assert sum(line.startswith("bytedb_statement_calls_total{") for line in text.splitlines()) == 2
