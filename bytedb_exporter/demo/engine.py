@@ -113,9 +113,11 @@ class DemoCluster:
                  result_cache_bytes: int = 2 * 1024 * 1024, result_cache_ttl: float = 10.0,
                  worker_cache_bytes: int = 256 * 1024, worker_cache_ttl: float = 30.0,
                  start_method: str = "spawn", start: bool = True,
-                 work_factors: Mapping[str, int] | None = None) -> None:
+                 work_factors: Mapping[str, int] | None = None, burst_every: int = 0, burst_factor: int = 4) -> None:
         """Build (or reuse) the shards in `data_dir` and, unless start=False, start the workers;
-        `work_factors` (worker id -> factor) makes a worker run each uncached fragment that many times."""
+        `work_factors` (worker id -> factor) makes a worker run each uncached fragment that many times;
+        every `burst_every`-th distributed query (0: never) one of its fragments, in turn, runs `burst_factor`
+        times: a shard with a heavier share now and then, so fragment skew shows up."""
         self.worker_ids = worker_names(workers)
         factors = dict(work_factors or {})
         unknown = sorted(set(factors) - set(self.worker_ids))
@@ -132,6 +134,8 @@ class DemoCluster:
         self.set_monitors(query_monitor, worker_monitors, coordinator_monitor)
         self._pool = ThreadPoolExecutor(max_workers=workers * 4, thread_name_prefix="bytedb-demo-fanout")
         self._ids = itertools.count(1)
+        self._runs = itertools.count(1)
+        self.burst_every, self.burst_factor = burst_every, burst_factor
         self._closed = False
         self._lock = threading.Lock()
         if start:
@@ -234,7 +238,11 @@ class DemoCluster:
         stats = result.stats
         _hook(ex, "start_coordination")
         t0 = time.perf_counter()
-        jobs = [(self.worker_ids[f.shard], f"{stats.query_id}-f{i}", encode_request("query", f.sql))
+        run = next(self._runs)
+        heavy = (run // self.burst_every) % len(plan.fragments) \
+            if self.burst_every and run % self.burst_every == 0 and len(plan.fragments) > 1 else -1
+        jobs = [(self.worker_ids[f.shard], f"{stats.query_id}-f{i}",
+                 encode_request("query", f.sql, repeat=self.burst_factor if i == heavy else 1))
                 for i, f in enumerate(plan.fragments)]
         stats.coordination_seconds = time.perf_counter() - t0
         _hook(ex, "end_coordination")
