@@ -14,6 +14,9 @@ Needs the Debian package `prometheus` (prometheus + promtool): skipped without i
 """
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
 import re
 import subprocess
@@ -368,3 +371,20 @@ def test_duration_exemplars_lead_back_to_a_query_the_exporter_knows(stack: Stack
     base = f"http://127.0.0.1:{stack.coordinator_port}"
     statuses = [http_get(f"{base}/api/queries/{e['labels']['query_id']}", timeout=5).status for e in found[-20:]]
     assert 200 in statuses, statuses
+
+
+def test_the_demo_serves_fragments_per_worker_and_a_csv_slow_query_log(stack: Stack) -> None:
+    """On the running demo: a distributed query's /api/queries/<id> lists a fragment per worker it ran on,
+    and /api/slow-queries?format=csv parses with the csv module."""
+    base = f"http://127.0.0.1:{stack.coordinator_port}"
+    recent = json.loads(http_get(f"{base}/api/queries?limit=200", timeout=5).body)["recent"]
+    distributed = [q for q in recent if q["workers_used"] == WORKERS and not q["error_occurred"]]
+    assert distributed, "no query of the demo ran on every worker"
+    detail = json.loads(http_get(f"{base}/api/queries/{distributed[0]['query_id']}", timeout=5).body)
+    assert {f["worker_id"] for f in detail["fragments"]} == WORKER_IDS
+    assert len(detail["fragments"]) == detail["fragments_executed"] and detail["plan"]
+    response = http_get(f"{base}/api/slow-queries?format=csv", timeout=5)
+    assert response.status == 200 and response.content_type.startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.body.decode("utf-8"), newline="")))
+    assert rows[0][:3] == ["query_id", "start_time", "end_time"]
+    assert all(len(row) == len(rows[0]) for row in rows)
