@@ -57,8 +57,10 @@ class StatementStats:
         self.mean += delta / self.calls
         self.m2 += delta * (seconds - self.mean)
         self.total_seconds += seconds
-        self.min_seconds = min(self.min_seconds, seconds)
-        self.max_seconds = max(self.max_seconds, seconds)
+        if seconds < self.min_seconds:
+            self.min_seconds = seconds
+        if seconds > self.max_seconds:
+            self.max_seconds = seconds
         self.errors += failed
         self.rows += rows
         self.bytes += nbytes
@@ -143,10 +145,11 @@ class StatementTable:
                 self._evict_smallest()
             row = self._rows[normalized] = StatementStats(fingerprint(normalized), normalized, end)
         row.add(seconds, failed, rows, nbytes, cache_hit, end)
-        self._seq += 1
-        self._newest[normalized] = self._seq
-        heapq.heappush(self._heap, (row.total_seconds, self._seq, normalized))
-        if len(self._heap) > 4 * len(self._rows) + 16:
+        seq = self._seq = self._seq + 1
+        self._newest[normalized] = seq
+        heap = self._heap
+        heapq.heappush(heap, (row.total_seconds, seq, normalized))
+        if len(heap) > 4 * len(self._rows) + 16:
             self._heap = [(self._rows[k].total_seconds, seq, k) for k, seq in self._newest.items()]
             heapq.heapify(self._heap)
 
