@@ -26,7 +26,11 @@ from bytedb_exporter.metrics.registry import (
 )
 from bytedb_exporter.metrics.types import Counter, Gauge, Histogram, Timer
 from bytedb_exporter.query.execution import QueryExecution
+from bytedb_exporter.query.models import Fragment
 from bytedb_exporter.query.monitor import QueryMonitor
+from bytedb_exporter.query.slowlog import SlowQueryLog
+from bytedb_exporter.query.slowstore import SlowQueryStore
+from bytedb_exporter.query.statements import StatementStats
 from bytedb_exporter.rules.health import Thresholds
 from bytedb_exporter.web.app import create_app
 from bytedb_exporter.web.dashboard import Dashboard
@@ -37,7 +41,7 @@ __all__ = [
     "Counter", "Gauge", "Histogram", "Timer",
     "MetricsRegistry", "MetricsExporter", "counter", "gauge", "histogram", "timer", "get_metric",
     "get_all_metrics", "default_registry", "set_debug_mode",
-    "QueryMonitor", "QueryExecution",
+    "QueryMonitor", "QueryExecution", "Fragment", "StatementStats", "SlowQueryLog", "SlowQueryStore",
     "WorkerMonitor", "RemoteWorkerMonitor", "WorkerPoller", "WorkerSource", "CoordinatorMonitor",
     "PerformanceProfiler", "Thresholds",
     "Dashboard", "create_app", "create_worker_app",

@@ -57,6 +57,8 @@ class DemoOptions:
     skew_worker: int | None = None
     skew_factor: int = 3
     restart_workers_after: float | None = None
+    burst_every: int = 20  # every 20th distributed query, one fragment in turn runs burst_factor times
+    burst_factor: int = 4
 
 
 def work_factors(options: DemoOptions, worker_ids: list[str]) -> dict[str, int]:
@@ -141,7 +143,8 @@ class Demo:
             self.data_dir, self._own_data_dir = Path(tempfile.mkdtemp(prefix="bytedb-exporter-demo-")), True
         data_dir = self.data_dir
         self.out(f"Preparing the sharded data set in {data_dir} and starting {options.workers} worker processes...")
-        self.cluster = DemoCluster(data_dir, workers=options.workers, work_factors=factors)
+        self.cluster = DemoCluster(data_dir, workers=options.workers, work_factors=factors,
+                                   burst_every=options.burst_every, burst_factor=options.burst_factor)
         for worker_id, factor in factors.items():
             self.out(f"Skew: {worker_id} runs every uncached fragment {factor} times")
         for index, worker_id in enumerate(self.cluster.worker_ids):

@@ -19,6 +19,8 @@ from bytedb_exporter.ingest.service import IngestService
 from bytedb_exporter.metrics.registry import MetricsRegistry
 from bytedb_exporter.prometheus.io_collector import ProcessIOCollector
 from bytedb_exporter.query.monitor import QueryMonitor
+from bytedb_exporter.query.slowlog import SlowQueryLog
+from bytedb_exporter.query.slowstore import SlowQueryStore
 from bytedb_exporter.web.app import create_app
 from bytedb_exporter.web.discovery import exporter_directory
 from bytedb_exporter.web.server import BackgroundServer
@@ -88,7 +90,7 @@ class Service:
         c = self.config
         registry = MetricsRegistry()
         queries = QueryMonitor(registry, c.query_history, c.failed_query_history, c.top_queries,
-                               thresholds=c.thresholds)
+                               thresholds=c.thresholds, export_statements=c.export_statements)
         coordinator = self.coordinator = CoordinatorMonitor(registry, c.thresholds)
         remotes: dict[str, RemoteWorkerMonitor] = {}
         for worker in c.workers:
@@ -123,9 +125,14 @@ class Service:
                 new_worker_slots=max(0, c.limits.max_workers - len(remotes) - len(pushed)),
                 worker_active={wid: m.vitals().active_queries for wid, m in pushed.items()})
 
+        store = (SlowQueryStore(c.slow_query_db, c.slow_queries, c.slow_query_retention_days * 86400)
+                 if c.slow_query_db else None)
+        slow_log = SlowQueryLog(c.slow_query_seconds, c.slow_queries, store.add if store else None,
+                                store.load(c.slow_queries) if store else ())
         app = create_app(coordinator, queries, stream_interval=c.stream_interval_seconds,
                          history_minutes=c.history_minutes, start_stream=False, auth=c.auth,
-                         ingest=self._ingest(registry, applier, context), max_streams=c.limits.max_streams)
+                         ingest=self._ingest(registry, applier, context), max_streams=c.limits.max_streams,
+                         allow_unauthenticated_reset=c.allow_unauthenticated_reset, slow_log=slow_log)
         directory = exporter_directory(app)
         directory.node_id = c.node_id
         for worker in c.workers:

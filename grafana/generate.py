@@ -63,6 +63,7 @@ class Target:
     legend: str = ""
     instant: bool = False
     table: bool = False
+    exemplar: bool = False  # ask Prometheus for the series' exemplars (query_id on query durations)
 
 
 @dataclass
@@ -125,10 +126,10 @@ def quantiles(metric: str, by: str = "", selector: str = "", qs: tuple[float, ..
     for quantile in qs:
         name = f"p{int(round(quantile * 100))}"
         legend = f"{{{{{by}}}}} {name}" if by else f"{legend_prefix}{name}"
-        targets.append(q(
+        targets.append(Target(
             f"histogram_quantile({quantile}, sum by ({group}) "
             f"(rate({metric}_bucket{selector}[$__rate_interval])))",
-            legend.strip(),
+            legend.strip(), exemplar=metric in EXEMPLAR_METRICS,
         ))
     return targets
 
@@ -146,6 +147,22 @@ STATE_COLORS = {"healthy": "green", "degraded": "yellow", "unhealthy": "orange",
 
 
 # --------------------------------------------------------------------------- variables
+
+# Histograms whose buckets carry {query_id} exemplars; their panels link an exemplar to the query's page.
+EXEMPLAR_METRICS = ("bytedb_query_duration_seconds",)
+QUERY_PAGE_LINK = {"title": "Open query ${__field.labels.query_id}", "targetBlank": True,
+                   "url": "${exporter_url}/queries/${__field.labels.query_id}"}
+
+
+def exporter_url_variable() -> dict[str, Any]:
+    """The coordinator exporter's base URL, where exemplar links open /queries/<query_id>."""
+    return {
+        "name": "exporter_url", "label": "Exporter URL", "type": "textbox", "query": "http://127.0.0.1:8091",
+        "current": {"text": "http://127.0.0.1:8091", "value": "http://127.0.0.1:8091"}, "hide": 0,
+        "options": [{"selected": True, "text": "http://127.0.0.1:8091", "value": "http://127.0.0.1:8091"}],
+        "skipUrlSync": False,
+    }
+
 
 def datasource_variable() -> dict[str, Any]:
     # `current` stays empty: Grafana then picks the default Prometheus data source, which works
@@ -246,7 +263,7 @@ def cluster_overview() -> Dashboard:
     ]
     return Dashboard("bytedb-cluster-overview", "ByteDB / Cluster overview",
                      "Health, traffic, latency, load balance and alerts of a ByteDB cluster.",
-                     panels, file_name="bytedb-cluster-overview.json")
+                     panels, [exporter_url_variable()], file_name="bytedb-cluster-overview.json")
 
 
 def query_performance() -> Dashboard:
@@ -331,7 +348,8 @@ def query_performance() -> Dashboard:
                    q(mean("bytedb_coordinator_query_fragments"), "fragments"),
                    q(mean("bytedb_coordinator_query_workers"), "workers"), unit="short"),
     ]
-    variables = [query_variable("query_type", "Query type", "label_values(bytedb_queries_total, query_type)")]
+    variables = [query_variable("query_type", "Query type", "label_values(bytedb_queries_total, query_type)"),
+                 exporter_url_variable()]
     return Dashboard("bytedb-query-performance", "ByteDB / Query performance",
                      "Where ByteDB query time goes: by query type, phase, data volume, optimizer and cache.",
                      panels, variables, file_name="bytedb-query-performance.json")
@@ -474,7 +492,11 @@ def _panel_json(panel: Panel, panel_id: int, grid: dict[str, int]) -> dict[str, 
                                 "editorMode": "code"}
         if target.table:
             item["format"] = "table"
+        if target.exemplar:
+            item["exemplar"] = True
         targets.append(item)
+    if any(target.exemplar for target in panel.targets):
+        defaults["links"] = [QUERY_PAGE_LINK]
     result = {
         "type": panel.kind, "id": panel_id, "title": panel.title, "description": panel.description,
         "datasource": DATASOURCE, "gridPos": grid,

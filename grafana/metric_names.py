@@ -17,6 +17,8 @@ CONTRACT_METRICS: dict[str, str] = {
     "bytedb_query_transferred_bytes": "histogram",
     "bytedb_query_workers": "histogram",
     "bytedb_query_fragments": "histogram",
+    "bytedb_query_fragment_skew_ratio": "histogram",
+    "bytedb_query_skewed_total": "counter",
     "bytedb_query_optimizations_total": "counter",
     "bytedb_query_cost_reduction_ratio": "histogram",
     "bytedb_query_cache_hit_ratio": "histogram",

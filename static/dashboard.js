@@ -669,6 +669,12 @@
     a["class"] = cls || null;
     return h("td", a, text);
   }
+  /** A link to the query's own page (/queries/<id>: phases, fragments, plan), relative to the dashboard. */
+  function queryLink(q, text) {
+    if (q.query_id === undefined || q.query_id === null || q.query_id === "") { return text; }
+    return h("a", { class: "query-link", href: "queries/" + encodeURIComponent(String(q.query_id)),
+                    title: "query " + String(q.query_id) }, text);
+  }
   function sqlCell(sql) {
     var t = sqlText(sql);
     return td(h("span", { class: "sql-text" }, t), "sql", { title: sql === undefined || sql === null ? null : String(sql) });
@@ -700,7 +706,7 @@
       var failed = isFailed(q);
       var cr = num(q.cost_reduction);
       return h("tr", { data: { "query-id": q.query_id, status: failed ? "failed" : "success" } },
-        td(fmtClock(queryTime(q)), "time", { title: queryTime(q) }),
+        td(queryLink(q, fmtClock(queryTime(q))), "time", { title: queryTime(q) }),
         sqlCell(q.sql),
         td(q.query_type ? String(q.query_type) : DASH),
         td(fmtMs(q.total_duration_ms), "num"),
@@ -734,7 +740,7 @@
       q = q || {};
       var msg = q.error_message === undefined || q.error_message === null || q.error_message === "" ? DASH : String(q.error_message);
       return h("tr", { data: { "query-id": q.query_id } },
-        td(fmtClock(queryTime(q)), "time", { title: queryTime(q) }),
+        td(queryLink(q, fmtClock(queryTime(q))), "time", { title: queryTime(q) }),
         sqlCell(q.sql),
         td(msg, "err"),
         td(fmtMs(q.total_duration_ms), "num"));

@@ -72,6 +72,11 @@ def parse_config(data: Any, source: str = "<config>", env: Mapping[str, str] = {
         query_history=history.count("queries", Config.query_history),
         failed_query_history=history.count("failed_queries", Config.failed_query_history),
         top_queries=history.count("top_queries", Config.top_queries),
+        slow_query_seconds=history.positive("slow_query_seconds", Config.slow_query_seconds),
+        slow_queries=history.count("slow_queries", Config.slow_queries),
+        slow_query_db=history.get("slow_query_db", str, None),
+        export_statements=history.count("export_statements", Config.export_statements, 0, 1000),
+        slow_query_retention_days=history.positive("slow_query_retention_days", Config.slow_query_retention_days),
         error_history=history.count("worker_errors", Config.error_history))
     history.finish()
     poll = top.section("poll")
@@ -86,6 +91,10 @@ def parse_config(data: Any, source: str = "<config>", env: Mapping[str, str] = {
     ingest = top.section("ingest")
     values["ingest_enabled"] = ingest.get("enabled", bool, Config.ingest_enabled)
     ingest.finish()
+    api = top.section("api")
+    values["allow_unauthenticated_reset"] = api.get("allow_unauthenticated_reset", bool,
+                                                    Config.allow_unauthenticated_reset)
+    api.finish()
     config = Config(
         role=role or "worker", node_id=node_id or "unknown", host=host, port=port,
         thresholds=read_thresholds(top.section("thresholds"), problems),

@@ -79,6 +79,11 @@ class Config:
     query_history: int = 1000
     failed_query_history: int = 200
     top_queries: int = 500
+    slow_query_seconds: float = 0.3  # queries over this go to the slow-query log
+    slow_queries: int = 200  # slow queries kept in memory (and in slow_query_db)
+    slow_query_db: str | None = None  # SQLite file keeping the slow-query log across restarts
+    slow_query_retention_days: float = 7.0
+    export_statements: int = 0  # top K statements exported as bytedb_statement_* (0: none)
     error_history: int = 100
     process: ProcessConfig | None = None
     data_path: str | None = None
@@ -87,6 +92,7 @@ class Config:
     poll_timeout_seconds: float = 2.0
     poll_bearer_token: str | None = None
     ingest_enabled: bool = True
+    allow_unauthenticated_reset: bool = False  # POST /api/statements/reset with auth off
     auth: AuthConfig = field(default_factory=AuthConfig)
     limits: Limits = field(default_factory=Limits)
     source: str = "<config>"

@@ -113,9 +113,11 @@ class DemoCluster:
                  result_cache_bytes: int = 2 * 1024 * 1024, result_cache_ttl: float = 10.0,
                  worker_cache_bytes: int = 256 * 1024, worker_cache_ttl: float = 30.0,
                  start_method: str = "spawn", start: bool = True,
-                 work_factors: Mapping[str, int] | None = None) -> None:
+                 work_factors: Mapping[str, int] | None = None, burst_every: int = 0, burst_factor: int = 4) -> None:
         """Build (or reuse) the shards in `data_dir` and, unless start=False, start the workers;
-        `work_factors` (worker id -> factor) makes a worker run each uncached fragment that many times."""
+        `work_factors` (worker id -> factor) makes a worker run each uncached fragment that many times;
+        every `burst_every`-th distributed query (0: never) one of its fragments, in turn, runs `burst_factor`
+        times: a shard with a heavier share now and then, so fragment skew shows up."""
         self.worker_ids = worker_names(workers)
         factors = dict(work_factors or {})
         unknown = sorted(set(factors) - set(self.worker_ids))
@@ -132,6 +134,8 @@ class DemoCluster:
         self.set_monitors(query_monitor, worker_monitors, coordinator_monitor)
         self._pool = ThreadPoolExecutor(max_workers=workers * 4, thread_name_prefix="bytedb-demo-fanout")
         self._ids = itertools.count(1)
+        self._runs = itertools.count(1)
+        self.burst_every, self.burst_factor = burst_every, burst_factor
         self._closed = False
         self._lock = threading.Lock()
         if start:
@@ -218,6 +222,7 @@ class DemoCluster:
         stats.optimization_applied = plan.optimization_applied
         stats.fragments, stats.workers_used = len(plan.fragments), len(plan.shards)
         _hook(ex, "set_optimization_info", plan.optimization_applied, plan.original_cost, plan.optimized_cost)
+        _hook(ex, "set_plan", plan.text())
         _hook(coord, "record_optimization", plan.optimization_applied, plan.original_cost, plan.optimized_cost)
         _hook(coord, "record_query_start", qid, stats.fragments, stats.workers_used)
         answers = self._run(ex, result, plan)
@@ -233,16 +238,28 @@ class DemoCluster:
         stats = result.stats
         _hook(ex, "start_coordination")
         t0 = time.perf_counter()
-        jobs = [(self.worker_ids[f.shard], f"{stats.query_id}-f{i}", encode_request("query", f.sql))
+        run = next(self._runs)
+        heavy = (run // self.burst_every) % len(plan.fragments) \
+            if self.burst_every and run % self.burst_every == 0 and len(plan.fragments) > 1 else -1
+        jobs = [(self.worker_ids[f.shard], f"{stats.query_id}-f{i}",
+                 encode_request("query", f.sql, repeat=self.burst_factor if i == heavy else 1))
                 for i, f in enumerate(plan.fragments)]
         stats.coordination_seconds = time.perf_counter() - t0
         _hook(ex, "end_coordination")
         _hook(ex, "start_execution")
         t1 = time.perf_counter()
-        futures = [self._pool.submit(self._fragment, wid, fid, body, result.sql) for wid, fid, body in jobs]
+        futures = [self._pool.submit(self._timed_fragment, wid, fid, body, result.sql, t1)
+                   for wid, fid, body in jobs]
         done, _ = wait(futures, timeout=self.fragment_timeout * 2 + 1)
-        answers = [f.result() if f in done else FragmentAnswer(fid, ok=False, error=f"{wid} timed out")
-                   for f, (wid, fid, _) in zip(futures, jobs, strict=False)]
+        answers = []
+        for future, (wid, fid, _) in zip(futures, jobs, strict=False):
+            if future not in done:  # never answered: no duration to record
+                answers.append(FragmentAnswer(fid, ok=False, error=f"{wid} timed out"))
+                continue
+            answer, queued, seconds = future.result()
+            _hook(ex, "record_fragment", wid, seconds, answer.row_count, answer.request_bytes + answer.answer_bytes,
+                  queued)
+            answers.append(answer)
         stats.execution_seconds = time.perf_counter() - t1
         _hook(ex, "end_execution")
         answered = [a for a in answers if a.answer_bytes]
@@ -286,6 +303,13 @@ class DemoCluster:
         _hook(ex, "finish")
         _hook(self.coordinator_monitor, "record_query_end", stats.query_id, result.ok)
         return result
+
+    def _timed_fragment(self, wid: str, fid: str, body: bytes, sql: str,
+                        submitted: float) -> tuple[FragmentAnswer, float, float]:
+        """`_fragment` with the seconds it waited for a pool thread and the seconds it then took."""
+        started = time.perf_counter()
+        answer = self._fragment(wid, fid, body, sql)
+        return answer, started - submitted, time.perf_counter() - started
 
     def _fragment(self, wid: str, fid: str, body: bytes, sql: str) -> FragmentAnswer:
         """Run one fragment on one worker and report it to that worker's monitor."""

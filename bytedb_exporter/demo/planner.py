@@ -44,6 +44,14 @@ class QueryPlan:
         """Whether the chosen plan is cheaper than shipping the tables to the coordinator."""
         return self.strategy != "ship_tables" and self.optimized_cost < self.original_cost
 
+    def text(self) -> str:
+        """The plan as readable text: strategy and costs, each fragment with its shard, the merge step."""
+        lines = [f"{self.query_type} strategy={self.strategy} cost={self.original_cost:g}->{self.optimized_cost:g}"]
+        lines += [f"  fragment {i} on shard {f.shard} -> {f.target}: {f.sql}" for i, f in enumerate(self.fragments)]
+        if self.merge_sql:
+            lines.append(f"  merge: {self.merge_sql}")
+        return "\n".join(lines)
+
     @property
     def shards(self) -> tuple[int, ...]:
         """Distinct shards the plan runs on."""

@@ -120,3 +120,7 @@ def _set_facts(execution: QueryExecution, v: Mapping[str, Any]) -> None:
         execution.set_network_latency(v["network_latency"])
     if "error" in v:
         execution.set_error(v["error"])
+    for worker_id, seconds, rows, nbytes, queued in v.get("fragment_timings", ()):
+        execution.record_fragment(worker_id, seconds, rows, nbytes, queued)
+    if "plan" in v:
+        execution.set_plan(v["plan"])

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bytedb_exporter.cluster.worker_metrics import SEVERITIES
+from bytedb_exporter.config.sections import ID_EXPECT, ID_PATTERN
 from bytedb_exporter.query.execution import PHASES
 from bytedb_exporter.query.sqltext import QUERY_TYPES
 
@@ -17,7 +18,7 @@ QUERY_EVENTS = ("query_start", "query_update", "query_end")
 WORKER_EVENTS = ("worker_query_start", "worker_query_end", "cache_hit", "cache_miss", "cache_eviction",
                  "cache_size", "worker_error", "network", "heartbeat")
 FACTS = ("phases", "rows", "bytes", "workers", "fragments", "optimization_applied", "original_cost",
-         "optimized_cost", "cache_hit_rate", "network_latency_ms", "error")
+         "optimized_cost", "cache_hit_rate", "network_latency_ms", "error", "fragment_timings", "plan")
 QUERY_FIELDS: dict[str, tuple[str, ...]] = {
     "query_start": ("query_id", "sql", "query_type") + FACTS,
     "query_update": ("query_id",) + FACTS,
@@ -38,6 +39,8 @@ MAX_WORKER_ID = 64
 MAX_ERROR = 4096
 MAX_TEXT = 100_000
 MAX_COUNT = 10_000
+MAX_FRAGMENTS = 1000  # fragment_timings in one event
+FRAGMENT_KEYS = ("worker_id", "duration_ms", "rows", "bytes", "queued_ms")
 MAX_AMOUNT = 2 ** 53
 MAX_MS = 7 * 24 * 3600 * 1000.0
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -159,6 +162,30 @@ def _facts(raw: Mapping[str, Any]) -> dict[str, Any]:
         out["network_latency"] = _amount("network_latency_ms", raw["network_latency_ms"], MAX_MS, False) / 1000.0
     if "error" in raw:
         out["error"] = _text("error", raw["error"], MAX_ERROR)
+    if "fragment_timings" in raw:
+        out["fragment_timings"] = _fragments(raw["fragment_timings"])
+    if "plan" in raw:
+        out["plan"] = _text("plan", raw["plan"])
+    return out
+
+
+def _fragments(raw: Any) -> list[tuple[str, float, int, int, float]]:
+    """fragment_timings: up to MAX_FRAGMENTS objects {worker_id, duration_ms, rows?, bytes?, queued_ms?}."""
+    if not isinstance(raw, list) or not 0 < len(raw) <= MAX_FRAGMENTS:
+        raise Invalid(f"fragment_timings: expected an array of 1 to {MAX_FRAGMENTS} objects, got {_short(raw)}")
+    out = []
+    for i, item in enumerate(raw):
+        name = f"fragment_timings[{i}]"
+        if not isinstance(item, dict) or "worker_id" not in item or "duration_ms" not in item \
+                or set(item) - set(FRAGMENT_KEYS):
+            raise Invalid(f"{name}: expected an object with worker_id and duration_ms, and optionally rows, bytes "
+                          f"and queued_ms, got {_short(item)}")
+        worker_id = item["worker_id"]
+        if not isinstance(worker_id, str) or not ID_PATTERN.match(worker_id):
+            raise Invalid(f"{name}.worker_id: expected {ID_EXPECT}, got {_short(worker_id)}")
+        out.append((worker_id, _amount(f"{name}.duration_ms", item["duration_ms"], MAX_MS, False) / 1000.0,
+                    _amount(f"{name}.rows", item.get("rows", 0)), _amount(f"{name}.bytes", item.get("bytes", 0)),
+                    _amount(f"{name}.queued_ms", item.get("queued_ms", 0), MAX_MS, False) / 1000.0))
     return out
 
 

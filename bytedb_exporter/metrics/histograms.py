@@ -14,12 +14,14 @@ from __future__ import annotations
 import contextlib
 import math
 import threading
+import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from prometheus_client.metrics_core import HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
 from bytedb_exporter.metrics.stats import histogram_quantile
@@ -27,23 +29,29 @@ from bytedb_exporter.metrics.types import summarize_buckets
 
 
 class HistogramCells:
-    """One labelled histogram of a group: per-bucket counts (the last one is +Inf) and the sum.
+    """One labelled histogram of a group: per-bucket counts (the last one is +Inf), the sum, and each bucket's
+    latest exemplar.
 
     `observe` does not lock: call it while holding the group's `lock`. The readers take that lock.
     """
 
-    __slots__ = ("bounds", "counts", "sum", "_group")
+    __slots__ = ("bounds", "counts", "sum", "exemplars", "_group")
 
     def __init__(self, bounds: tuple[float, ...], group: HistogramGroup):
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
+        self.exemplars: list[Exemplar | None] = [None] * (len(bounds) + 1)
         self._group = group
 
-    def observe(self, value: float) -> None:
-        """Count `value` in the first bucket whose upper bound is >= value (caller holds the group's lock)."""
-        self.counts[bisect_left(self.bounds, value)] += 1
+    def observe(self, value: float, exemplar: dict[str, str] | None = None) -> None:
+        """Count `value` in the first bucket whose upper bound is >= value, with these exemplar labels if given
+        (caller holds the group's lock)."""
+        index = bisect_left(self.bounds, value)
+        self.counts[index] += 1
         self.sum += value
+        if exemplar is not None:
+            self.exemplars[index] = Exemplar(exemplar, value, time.time())
 
     def cumulative_buckets(self) -> list[tuple[float, float]]:
         """(upper bound, cumulative count) pairs ending with +Inf."""
@@ -138,7 +146,7 @@ class HistogramGroup(Collector):
 
     def collect(self) -> Iterator[Metric]:
         with self.reading():
-            readings = [(family, [(values, list(cells.counts), cells.sum)
+            readings = [(family, [(values, list(cells.counts), cells.sum, list(cells.exemplars))
                                   for values, cells in family.children.items()])
                         for family in self._families.values()]
         const_names, const_values = list(self._const_labels), list(self._const_labels.values())
@@ -146,12 +154,12 @@ class HistogramGroup(Collector):
             exposed = HistogramMetricFamily(self._exposed(family), family.documentation,
                                             labels=[*const_names, *family.label_names])
             edges = [floatToGoString(bound) for bound in (*family.bounds, math.inf)]
-            for values, counts, total in children:
+            for values, counts, total, exemplars in children:
                 running = 0
-                buckets = []
-                for edge, count in zip(edges, counts, strict=True):
+                buckets: list[Any] = []
+                for edge, count, exemplar in zip(edges, counts, exemplars, strict=True):
                     running += count
-                    buckets.append((edge, float(running)))
+                    buckets.append((edge, float(running)) if exemplar is None else (edge, float(running), exemplar))
                 exposed.add_metric([*const_values, *values], buckets, total)
             yield exposed
 

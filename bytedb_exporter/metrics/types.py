@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client.utils import floatToGoString
 
@@ -74,6 +74,12 @@ class Gauge(Metric):
         self.dec: Callable[..., None] = child.dec
 
 
+class Observe(Protocol):
+    """prometheus_client's Histogram.observe: a value, optionally with exemplar labels."""
+
+    def __call__(self, amount: float, exemplar: dict[str, str] | None = None) -> None: ...
+
+
 class Histogram(Metric):
     """A distribution over fixed buckets; quantiles are estimated like histogram_quantile."""
 
@@ -83,7 +89,7 @@ class Histogram(Metric):
     def __init__(self, name: str, description: str, labels: Labels, child: Any, buckets: Sequence[float]):
         super().__init__(name, description, labels, child)
         self.buckets = tuple(buckets)
-        self.observe: Callable[[float], None] = child.observe
+        self.observe: Observe = child.observe
 
     def cumulative_buckets(self) -> list[tuple[float, float]]:
         """(upper bound, cumulative count) pairs ending with +Inf."""

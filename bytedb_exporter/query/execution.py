@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bytedb_exporter.metrics.jsonutil import as_seconds
-from bytedb_exporter.query.models import QueryMetrics
+from bytedb_exporter.query.models import Fragment, QueryMetrics
 from bytedb_exporter.query.sqltext import classify_sql
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ class QueryExecution:
         "_monitor", "query_id", "sql", "query_type", "start_timestamp", "_started", *_STARTED.values(),
         "phase_seconds", "workers_used", "fragments_executed", "rows_processed", "bytes_transferred",
         "cache_hit_rate", "optimization_applied", "original_cost", "optimized_cost", "error_message",
-        "network_latency", "result",
+        "network_latency", "result", "fragments", "plan",
     )
 
     def __init__(self, monitor: QueryMonitor, query_id: str, sql: str):
@@ -44,6 +44,8 @@ class QueryExecution:
         self.original_cost = self.optimized_cost = self.network_latency = 0.0
         self.error_message = ""
         self.result: QueryMetrics | None = None
+        self.fragments: list[Fragment] | None = None
+        self.plan = ""
 
     def set_query_type(self, query_type: str) -> None:
         """SELECT, SELECT_AGGREGATE, ...; types outside QUERY_TYPES are labelled OTHER in Prometheus."""
@@ -131,6 +133,21 @@ class QueryExecution:
         """Coordination overhead measured elsewhere (seconds or timedelta)."""
         self.phase_seconds["coordination"] = as_seconds(overhead)
 
+    def record_fragment(self, worker_id: str, seconds: float, rows: int = 0, bytes: int = 0,
+                        queued_seconds: float = 0.0) -> None:
+        """One fragment of this query ran on `worker_id` for `seconds` (after `queued_seconds` waiting)."""
+        fragment = Fragment(str(worker_id), float(seconds), int(rows), int(bytes), float(queued_seconds))
+        if min(fragment.seconds, fragment.rows, fragment.bytes, fragment.queued_seconds) < 0:
+            raise ValueError(f"fragment figures must not be negative, got {fragment}")
+        if self.fragments is None:
+            self.fragments = [fragment]
+        else:
+            self.fragments.append(fragment)
+
+    def set_plan(self, plan: str) -> None:
+        """The query's plan as text (shown on its page and kept in the slow-query log)."""
+        self.plan = str(plan)
+
     def set_error(self, error: BaseException | str) -> None:
         """Mark the query failed with this error."""
         self.error_message = str(error) or type(error).__name__
@@ -156,7 +173,7 @@ class QueryExecution:
             self.phase_seconds, self.workers_used, self.fragments_executed, self.rows_processed,
             self.bytes_transferred, self.cache_hit_rate, applied, original, optimized,
             100.0 * (original - optimized) / original if applied and original > 0 else 0.0,
-            self.error_message, self.network_latency,
+            self.error_message, self.network_latency, tuple(self.fragments or ()), self.plan,
         )
         self._monitor._record(self.result)
         return self.result

@@ -3,9 +3,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 from bytedb_exporter.metrics.jsonutil import iso, to_jsonable
+
+
+class Fragment(NamedTuple):
+    """One fragment of a distributed query: where it ran, how long it took and what it moved."""
+
+    worker_id: str
+    seconds: float
+    rows: int = 0
+    bytes: int = 0
+    queued_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"worker_id": self.worker_id, "seconds": self.seconds, "rows": self.rows, "bytes": self.bytes,
+                "queued_seconds": self.queued_seconds}
 
 
 @dataclass(slots=True)
@@ -33,6 +47,8 @@ class QueryMetrics:
     cost_reduction: float
     error_message: str
     network_latency_seconds: float
+    fragments: tuple[Fragment, ...] = ()
+    plan: str = ""
 
     @property
     def error_occurred(self) -> bool:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import threading
-from bisect import bisect_left, insort
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -15,9 +16,12 @@ from bytedb_exporter.metrics.registry import NAMESPACE, TIMER_BUCKETS, MetricsRe
 from bytedb_exporter.metrics.stats import SlidingWindowCounter, percent
 from bytedb_exporter.metrics.types import Counter, summarize_buckets
 from bytedb_exporter.query.execution import PHASES, QueryExecution
+from bytedb_exporter.query.fragments import fragment_skew
 from bytedb_exporter.query.models import QueryMetrics, QueryStats, TopQueryInfo
 from bytedb_exporter.query.report import QueryPerformanceReport, build_report
 from bytedb_exporter.query.sqltext import QUERY_TYPES, label_for_query_type, normalize_sql
+from bytedb_exporter.query.statement_export import StatementCollector
+from bytedb_exporter.query.statements import StatementStats, StatementTable, top_statements
 from bytedb_exporter.rules.health import DEFAULT_THRESHOLDS, Thresholds
 
 # The original's 10 ms..30 s, plus 1 and 5 ms so that cache hits and small queries get real quantiles.
@@ -28,6 +32,9 @@ COST_REDUCTION_BUCKETS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.9
 FRAGMENT_BUCKETS = (1, 2, 3, 5, 8, 10, 20, 50)
 WORKER_BUCKETS = (1, 2, 3, 4, 5, 8, 10, 15, 20)
 RATIO_BUCKETS = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
+# An exemplar's label names and values may hold 128 characters in all (OpenMetrics); `query_id` takes 8.
+MAX_EXEMPLAR_ID = 120
+SKEW_BUCKETS = (1.1, 1.25, 1.5, 2, 3, 5, 10, 20)
 MAX_PENDING = 1000  # queued records beyond which a finishing query waits for the lock (bounds the queue)
 
 
@@ -39,58 +46,13 @@ class TypeSeries(NamedTuple):
     duration: HistogramCells
 
 
-class TopQueryTable:
-    """At most `size` normalized SQL texts, kept in order of total time; when full, a new text evicts the one
-    with the smallest total.
-
-    `_order` is a sorted list of (-total, seq, key), so the largest come first: an update moves its key's
-    entry with two binary searches (O(log n) comparisons and one memmove), the smallest is the last entry,
-    and the k largest are the first k (O(k) to read). Not thread-safe: the monitor holds its lock.
-    """
-
-    def __init__(self, size: int):
-        self.size = size
-        self._infos: dict[str, TopQueryInfo] = {}
-        self._entries: dict[str, tuple[float, int, str]] = {}
-        self._order: list[tuple[float, int, str]] = []
-        self._seq = 0
-
-    def __len__(self) -> int:
-        return len(self._infos)
-
-    def add(self, key: str, metrics: QueryMetrics) -> None:
-        """Count one finished query under its normalized text."""
-        info = self._infos.get(key)
-        order = self._order
-        if info is None:
-            if len(self._infos) >= self.size:
-                _, _, smallest = order.pop()
-                del self._infos[smallest], self._entries[smallest]
-            info = self._infos[key] = TopQueryInfo(sql=key)
-        else:
-            del order[bisect_left(order, self._entries[key])]
-        info.execution_count += 1
-        info.total_seconds += metrics.total_seconds
-        info.total_rows_processed += metrics.rows_processed
-        info.failed_count += bool(metrics.error_message)
-        info.last_timestamp = metrics.start_timestamp + metrics.total_seconds
-        self._seq += 1
-        entry = self._entries[key] = (-info.total_seconds, self._seq, key)
-        insort(order, entry)
-
-    def largest(self, limit: int) -> list[TopQueryInfo]:
-        """Copies of the `limit` entries with the largest total time, largest first."""
-        infos = self._infos
-        return [TopQueryInfo(**vars(infos[key])) for _, _, key in self._order[:max(limit, 0)]]
-
-
 class QueryMonitor:
     """Records every query's lifecycle into Prometheus metrics and bounded histories; its advice
-    uses `thresholds`."""
+    uses `thresholds`; `export_statements` K > 0 exports the top K statements as bytedb_statement_*."""
 
     def __init__(self, registry: MetricsRegistry | None = None, history_size: int = 1000,
                  failed_history_size: int = 200, top_queries_size: int = 500, window_seconds: float = 60.0,
-                 thresholds: Thresholds | None = None):
+                 thresholds: Thresholds | None = None, export_statements: int = 0):
         if min(history_size, failed_history_size, top_queries_size) < 1:
             raise ValueError("history sizes must be at least 1")
         self.registry = registry or MetricsRegistry()
@@ -98,16 +60,20 @@ class QueryMonitor:
         # The per-query histograms and the histories share one lock. A finished query that finds it busy
         # queues its record instead of waiting (no convoy of threads behind one preempted holder); whoever
         # holds the lock next applies the queue, and every reader applies it first.
-        self._pending: deque[tuple[QueryMetrics, TypeSeries, str]] = deque()
+        self._pending: deque[tuple[QueryMetrics, TypeSeries, str, float | None]] = deque()
         self._histograms = HistogramGroup(NAMESPACE, self.registry.const_labels, flush=self._apply_pending)
         self._lock: threading.Lock = self._histograms.lock
         self._recent: deque[QueryMetrics] = deque(maxlen=history_size)
+        self._by_id: dict[str, QueryMetrics] = {}  # the newest of each id in _recent
         self._failed: deque[QueryMetrics] = deque(maxlen=failed_history_size)
-        self._top = TopQueryTable(top_queries_size)
+        self._statements = StatementTable(top_queries_size, time.time())
         self._window = SlidingWindowCounter(window_seconds)
         self._listeners: list[Callable[[QueryMetrics], None]] = []
         self._create_metrics()
         self.registry.register_collector(self._histograms)
+        if export_statements > 0:
+            self.registry.register_collector(
+                StatementCollector(lambda k: self.get_statement_stats(k), export_statements))
 
     def _create_metrics(self) -> None:
         r, h = self.registry, self._histograms
@@ -136,6 +102,10 @@ class QueryMonitor:
         self._optimizations = r.counter("query_optimizations_total", "Queries whose plan the optimizer improved.")
         self._cost_reduction = h.histogram("query_cost_reduction_ratio", COST_REDUCTION_BUCKETS,
                                            "Optimizer cost reduction per optimized query, 0..1.")
+        self._skew = h.histogram("query_fragment_skew_ratio", SKEW_BUCKETS,
+                                 "Slowest over median fragment seconds, per query with 2 or more fragments.")
+        self._skewed = r.counter("query_skewed_total", "Queries whose fragment skew exceeded "
+                                                       "thresholds.fragment_skew_ratio.")
         self._cache_hit = h.histogram("query_cache_hit_ratio", RATIO_BUCKETS,
                                       "Cache hit ratio reported per query, 0..1.")
 
@@ -173,7 +143,10 @@ class QueryMonitor:
         self._active.dec()
         if metrics.optimization_applied:
             self._optimizations.inc()
-        self._pending.append((metrics, series, normalize_sql(metrics.sql)))
+        skew = fragment_skew(metrics.fragments) if metrics.fragments else None
+        if skew is not None and skew > self.thresholds.fragment_skew_ratio:
+            self._skewed.inc()
+        self._pending.append((metrics, series, normalize_sql(metrics.sql), skew))
         lock = self._lock
         if lock.acquire(blocking=len(self._pending) > MAX_PENDING):
             try:
@@ -187,9 +160,12 @@ class QueryMonitor:
         """Apply the queued records (the caller holds the lock)."""
         pending = self._pending
         phase_histograms = self._phase_histograms
+        recent, by_id = self._recent, self._by_id
         while pending:
-            metrics, series, key = pending.popleft()
-            series.duration.observe(metrics.total_seconds)
+            metrics, series, key, skew = pending.popleft()
+            query_id = metrics.query_id
+            series.duration.observe(metrics.total_seconds,
+                                    {"query_id": query_id} if 0 < len(query_id) <= MAX_EXEMPLAR_ID else None)
             for phase, seconds in metrics.phase_seconds.items():
                 phase_histograms[phase].observe(seconds)
             if metrics.network_latency_seconds:
@@ -204,11 +180,18 @@ class QueryMonitor:
                 self._cost_reduction.observe(metrics.cost_reduction / 100.0)
             if metrics.cache_hit_rate is not None:
                 self._cache_hit.observe(metrics.cache_hit_rate / 100.0)
+            if skew is not None:
+                self._skew.observe(skew)
             if metrics.error_message:
                 self._failed.append(metrics)
             self._window.add()
-            self._recent.append(metrics)
-            self._top.add(key, metrics)
+            if len(recent) == recent.maxlen and by_id.get(recent[0].query_id) is recent[0]:
+                del by_id[recent[0].query_id]
+            recent.append(metrics)
+            by_id[query_id] = metrics
+            self._statements.add(key, metrics.total_seconds, bool(metrics.error_message), metrics.rows_processed,
+                                 metrics.bytes_transferred, metrics.cache_hit_rate == 100.0,
+                                 metrics.start_timestamp + metrics.total_seconds)
 
     def get_query_stats(self) -> QueryStats:
         """Totals since start (read from the Prometheus series: one source of truth), throughput
@@ -240,6 +223,11 @@ class QueryMonitor:
         with self._histograms.reading():
             return list(self._recent)[::-1][:max(limit, 0)]
 
+    def get_query(self, query_id: str) -> QueryMetrics | None:
+        """The newest finished query with this id still in the recent history, or None."""
+        with self._histograms.reading():
+            return self._by_id.get(query_id)
+
     def get_failed_queries(self, limit: int = 20) -> list[QueryMetrics]:
         """The latest failed queries with their errors, newest first."""
         with self._histograms.reading():
@@ -247,8 +235,36 @@ class QueryMonitor:
 
     def get_top_queries(self, limit: int = 10) -> list[TopQueryInfo]:
         """Normalized SQL texts ordered by total time spent, largest first (the table keeps the largest)."""
+        return [TopQueryInfo(sql=row.query, execution_count=row.calls, total_seconds=row.total_seconds,
+                             total_rows_processed=row.rows, failed_count=row.errors, last_timestamp=row.last_seen)
+                for row in self._top_rows(limit, "total")]
+
+    def get_statement_stats(self, limit: int = 100, sort: str = "total") -> list[StatementStats]:
+        """Copies of the `limit` largest statements by `sort` (a statements.SORT_KEYS key), largest first."""
+        return self._top_rows(limit, sort)
+
+    def statement_other(self) -> StatementStats:
+        """A copy of the `other` row: the calls of statements evicted from the bounded table."""
         with self._histograms.reading():
-            return self._top.largest(limit)
+            return dataclasses.replace(self._statements.other)
+
+    def statements_since(self) -> float:
+        """When the statement table was last reset (or created), as a Unix timestamp."""
+        return self._statements.stats_since
+
+    def reset_statement_stats(self, fingerprint: str | None = None) -> int:
+        """Forget every statement's statistics, or one fingerprint's; how many rows went."""
+        with self._histograms.reading():
+            return self._statements.reset(time.time(), fingerprint)
+
+    def _top_rows(self, limit: int, sort: str) -> list[StatementStats]:
+        # The queued records are applied first; list() of the table's rows runs in C under the GIL, so the
+        # O(n log k) selection runs outside the lock and only the k rows returned are copied under it.
+        with self._histograms.reading():
+            rows = self._statements.rows()
+        chosen = top_statements(rows, limit, sort)
+        with self._lock:
+            return [dataclasses.replace(row) for row in chosen]
 
     def duration_buckets(self) -> list[tuple[float, float]]:
         """Cumulative (bound, count) buckets of end-to-end duration (seconds) over all query types."""

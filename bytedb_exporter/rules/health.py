@@ -48,6 +48,10 @@ class Thresholds:
     high_coordination_seconds: float = 0.1
     high_cluster_utilization_percent: float = 85.0
     high_network_latency_seconds: float = 0.05
+    fragment_skew_ratio: float = 3.0  # a query's slowest fragment over its median one
+    slow_statement_seconds: float = 0.3  # a statement's mean duration above this is an insight
+    statement_error_percent: float = 5.0  # a statement failing more often than this is an insight
+    statement_min_calls: int = 10  # calls a statement needs before its error rate counts
 
     def __post_init__(self) -> None:
         if self.unhealthy_cpu_percent < self.degraded_cpu_percent:

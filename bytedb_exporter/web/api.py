@@ -1,6 +1,7 @@
 """The JSON API, /metrics, /healthz and the event stream."""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -8,6 +9,8 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
 from bytedb_exporter.metrics.export import families_json, json_lines, timer_families
+from bytedb_exporter.query.slowlog import FORMATS, render
+from bytedb_exporter.query.statements import OTHER, SORT_KEYS, iso_timestamp
 from bytedb_exporter.web.errors import BadRequest, json_error
 from bytedb_exporter.web.metrics_endpoint import metrics_response
 from bytedb_exporter.web.stream import RETRY_AFTER_SECONDS
@@ -88,6 +91,64 @@ def worker(worker_id: str) -> Any:
 @api.get("/api/queries")
 def queries() -> Response:
     return jsonify(state().views.queries_view(int_arg("limit", 20, 1, 1000)))
+
+
+FINGERPRINT = re.compile(r"^[0-9a-f]{16}$")
+
+
+@api.get("/api/slow-queries")
+def slow_queries() -> Response:
+    """The slow-query log, newest first, as json, ndjson or CSV (`format`)."""
+    fmt = request.args.get("format", "json")
+    if fmt not in FORMATS:
+        raise BadRequest("invalid_parameter", f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    entries = state().slow_log.entries(int_arg("limit", 1000, 1, 100000))
+    response = Response(render(entries, fmt), mimetype=FORMATS[fmt])
+    if fmt == "csv":
+        response.headers["Content-Disposition"] = 'attachment; filename="slow-queries.csv"'
+    return response
+
+
+@api.get("/api/statements")
+def statements() -> Response:
+    """The largest statements by `sort` (total, mean, calls, errors or rows), and the `other` row."""
+    sort = request.args.get("sort", "total")
+    if sort not in SORT_KEYS:
+        raise BadRequest("invalid_parameter", f"sort must be one of {', '.join(SORT_KEYS)}, got {sort!r}")
+    queries = state().queries
+    rows = queries.get_statement_stats(int_arg("limit", 100, 1, 10000), sort)
+    return jsonify({"sort": sort, "stats_since": iso_timestamp(queries.statements_since()),
+                    "statements": [row.to_dict() for row in rows], "other": queries.statement_other().to_dict()})
+
+
+@api.post("/api/statements/reset")
+def reset_statements() -> Any:
+    """Forget every statement's statistics, or one `fingerprint`'s (auth on, or allowed by the config)."""
+    app_state = state()
+    if not app_state.auth_enabled and not app_state.allow_unauthenticated_reset:
+        return json_error(403, "reset_not_allowed", "resetting statement statistics needs auth on, or "
+                                                    "api.allow_unauthenticated_reset: true in the config")
+    fingerprint = request.args.get("fingerprint")
+    if fingerprint is not None and fingerprint != OTHER and not FINGERPRINT.match(fingerprint):
+        raise BadRequest("invalid_parameter", f"fingerprint must be 16 lowercase hex digits or 'other', "
+                                              f"got {fingerprint!r}")
+    removed = app_state.queries.reset_statement_stats(fingerprint)
+    if fingerprint is not None and fingerprint != OTHER and not removed:
+        return json_error(404, "unknown_statement", f"no statement with fingerprint {fingerprint!r}")
+    return jsonify({"reset": removed, "fingerprint": fingerprint})
+
+
+@api.get("/api/queries/<path:query_id>")
+def query(query_id: str) -> Any:
+    found = state().views.query(query_id)
+    if found is None:
+        return json_error(404, "unknown_query", f"no finished query with id {query_id!r} in the recent history")
+    return jsonify(found)
+
+
+@api.get("/api/insights")
+def insights() -> Response:
+    return jsonify(state().views.insights())
 
 
 @api.get("/api/alerts")

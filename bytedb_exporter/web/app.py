@@ -14,6 +14,7 @@ from bytedb_exporter.ingest.service import IngestService
 from bytedb_exporter.metrics.registry import MetricsRegistry
 from bytedb_exporter.prometheus.exposition import exposition_registry
 from bytedb_exporter.query.monitor import QueryMonitor
+from bytedb_exporter.query.slowlog import SlowQueryLog
 from bytedb_exporter.web.api import api
 from bytedb_exporter.web.assets import asset_dir
 from bytedb_exporter.web.auth import install_auth
@@ -35,6 +36,9 @@ class AppState:
     views: MonitorViews
     hub: SnapshotHub
     exposition: CollectorRegistry
+    slow_log: SlowQueryLog
+    auth_enabled: bool = False
+    allow_unauthenticated_reset: bool = False
 
     def registries(self) -> list[MetricsRegistry]:
         """Every distinct MetricsRegistry behind the served monitors."""
@@ -49,14 +53,18 @@ class AppState:
 def create_app(coordinator: CoordinatorMonitor | None = None, queries: QueryMonitor | None = None, *,
                stream_interval: float = 2.0, history_minutes: float = 15.0, keepalive: float = 15.0,
                start_stream: bool = True, auth: AuthConfig | None = None,
-               ingest: IngestService | None = None, max_streams: int = Limits.max_streams) -> Flask:
+               ingest: IngestService | None = None, max_streams: int = Limits.max_streams,
+               allow_unauthenticated_reset: bool = False, slow_log: SlowQueryLog | None = None) -> Flask:
     """A dashboard app over these monitors (new ones sharing one registry when not given),
     optionally behind `auth`, with POST /api/v1/events served by `ingest` and at most `max_streams`
-    open /api/stream clients."""
+    open /api/stream clients; POST /api/statements/reset needs auth on or `allow_unauthenticated_reset`;
+    `slow_log` (default: over 0.3 s, 200 kept) listens to `queries`."""
     if coordinator is None:
         coordinator = CoordinatorMonitor(queries.registry if queries is not None else MetricsRegistry())
     if queries is None:
         queries = QueryMonitor(coordinator.registry, thresholds=coordinator.thresholds)
+    slow_log = slow_log or SlowQueryLog()
+    queries.add_listener(slow_log)
     app = Flask("bytedb_exporter", template_folder=str(asset_dir("templates")),
                 static_folder=str(asset_dir("static")))
     if isinstance(app.json, DefaultJSONProvider):
@@ -66,7 +74,9 @@ def create_app(coordinator: CoordinatorMonitor | None = None, queries: QueryMoni
     hub = SnapshotHub(views.live, coordinator.registry, stream_interval, keepalive, max_streams,
                       idle=views.record_point)
     state = AppState(coordinator, queries, views, hub,
-                     exposition_registry(lambda: [r.collector_registry for r in state.registries()]))
+                     exposition_registry(lambda: [r.collector_registry for r in state.registries()]), slow_log,
+                     auth_enabled=auth is not None and auth.enabled,
+                     allow_unauthenticated_reset=allow_unauthenticated_reset)
     app.extensions["bytedb"] = state
     register_error_handlers(app)
     install_extras(app, auth, ingest)

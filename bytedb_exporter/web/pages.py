@@ -1,4 +1,4 @@
-"""The dashboard page."""
+"""The dashboard page and one query's page."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, render_template
@@ -10,3 +10,9 @@ pages = Blueprint("pages", __name__)
 def index() -> str:
     hub = current_app.extensions["bytedb"].hub
     return render_template("index.html", stream_interval_ms=int(hub.interval * 1000))
+
+
+@pages.get("/queries/<path:query_id>")
+def query_page(query_id: str) -> str:
+    """One query's phases and fragments (drawn by static/query.js from /api/queries/<query_id>)."""
+    return render_template("query.html", query_id=query_id)

@@ -7,8 +7,10 @@ from typing import Any
 from bytedb_exporter.cluster.coordinator import CoordinatorMonitor, read_stats, read_vitals
 from bytedb_exporter.cluster.coordinator_models import ClusterAlert, CoordinatorStats
 from bytedb_exporter.metrics.jsonutil import iso, to_jsonable
-from bytedb_exporter.query.models import QueryStats
+from bytedb_exporter.query.fragments import fragment_skew
+from bytedb_exporter.query.models import QueryMetrics, QueryStats
 from bytedb_exporter.query.monitor import QueryMonitor
+from bytedb_exporter.rules.insights import skew_insights, statement_insights
 from bytedb_exporter.rules.recommendations import PERFORMING_WELL, PerformanceRecommendation
 from bytedb_exporter.web.history import ClusterHistory
 
@@ -41,6 +43,21 @@ class MonitorViews:
                 data["worker_id"] = alert.component
             found.append(data)
         return found
+
+    def query(self, query_id: str) -> dict[str, Any] | None:
+        """One finished query still in the recent history: its facts, phases, plan and fragments with skew."""
+        found = self.queries.get_query(query_id)
+        return None if found is None else query_detail(found, self.queries.thresholds.fragment_skew_ratio)
+
+    def insights(self, statements: int = 100, recent: int = 200) -> list[dict[str, Any]]:
+        """Slow and error-prone statements (the `statements` largest by total time) and skewed queries
+        (the `recent` newest)."""
+        thresholds = self.queries.thresholds
+        rows = [row.to_dict() for row in self.queries.get_statement_stats(statements)]
+        skews = [(q.query_id, skew) for q in self.queries.get_recent_queries(recent)
+                 if (skew := fragment_skew(q.fragments)) is not None]
+        found = statement_insights(rows, thresholds) + skew_insights(skews, thresholds)
+        return [insight.to_dict() for insight in found]
 
     def overview(self, stats: CoordinatorStats | None = None,
                  query_stats: QueryStats | None = None) -> dict[str, Any]:
@@ -143,3 +160,16 @@ class MonitorViews:
             "alerts": self.alerts(stats.active_alerts),
             "recommendations": self.recommendations(stats),
         }
+
+
+def query_detail(metrics: QueryMetrics, skew_threshold: float) -> dict[str, Any]:
+    """The /api/queries/<id> document: the query's row, `phases` (seconds), `plan`, `fragments`, `skew`."""
+    skew = fragment_skew(metrics.fragments)
+    return {
+        **metrics.to_dict(),
+        "phases": dict(metrics.phase_seconds),
+        "plan": metrics.plan or None,
+        "fragments": [fragment.to_dict() for fragment in metrics.fragments],
+        "skew": {"ratio": skew, "threshold": skew_threshold,
+                 "skewed": skew is not None and skew > skew_threshold},
+    }

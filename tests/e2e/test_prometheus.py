@@ -14,6 +14,9 @@ Needs the Debian package `prometheus` (prometheus + promtool): skipped without i
 """
 from __future__ import annotations
 
+import csv
+import io
+import json
 import math
 import re
 import subprocess
@@ -130,6 +133,7 @@ def stack(binaries: dict[str, str], tmp_path_factory: pytest.TempPathFactory,
         binaries["prometheus"], "--config.file", str(config_path),
         "--storage.tsdb.path", str(tmp / "tsdb"),
         "--web.listen-address", f"127.0.0.1:{prometheus_port}", "--web.enable-lifecycle",
+        "--enable-feature=exemplar-storage",
     ], tmp / "prometheus.log", cwd=tmp)
     started.append(prometheus)
 
@@ -347,3 +351,40 @@ def test_promtool_check_metrics_is_silent_for_every_exporter(stack: Stack, binar
                                 capture_output=True, timeout=60, check=False)
         output = (result.stdout + result.stderr).decode(errors="replace").strip()
         assert result.returncode == 0 and output == "", f"{name} ({url}): rc={result.returncode}\n{output}"
+
+
+def test_duration_exemplars_lead_back_to_a_query_the_exporter_knows(stack: Stack) -> None:
+    """Prometheus (exemplar storage on) scraped OpenMetrics with `query_id` exemplars on the duration buckets,
+    and /api/queries/<query_id> of the coordinator answers for such an id."""
+    found: list[dict[str, Any]] = []
+
+    def exemplars() -> bool:
+        stack.assert_running()
+        end = time.time()
+        data = stack.api.get("/api/v1/query_exemplars", query="bytedb_query_duration_seconds_bucket",
+                             start=f"{end - 300:.3f}", end=f"{end:.3f}")
+        found[:] = [e for series in data for e in series["exemplars"] if e["labels"].get("query_id")]
+        return bool(found)
+
+    wait_for(exemplars, DATA_TIMEOUT, "query_id exemplars in Prometheus", on_timeout=stack.logs)
+    assert all(float(e["value"]) >= 0 for e in found)
+    base = f"http://127.0.0.1:{stack.coordinator_port}"
+    statuses = [http_get(f"{base}/api/queries/{e['labels']['query_id']}", timeout=5).status for e in found[-20:]]
+    assert 200 in statuses, statuses
+
+
+def test_the_demo_serves_fragments_per_worker_and_a_csv_slow_query_log(stack: Stack) -> None:
+    """On the running demo: a distributed query's /api/queries/<id> lists a fragment per worker it ran on,
+    and /api/slow-queries?format=csv parses with the csv module."""
+    base = f"http://127.0.0.1:{stack.coordinator_port}"
+    recent = json.loads(http_get(f"{base}/api/queries?limit=200", timeout=5).body)["recent"]
+    distributed = [q for q in recent if q["workers_used"] == WORKERS and not q["error_occurred"]]
+    assert distributed, "no query of the demo ran on every worker"
+    detail = json.loads(http_get(f"{base}/api/queries/{distributed[0]['query_id']}", timeout=5).body)
+    assert {f["worker_id"] for f in detail["fragments"]} == WORKER_IDS
+    assert len(detail["fragments"]) == detail["fragments_executed"] and detail["plan"]
+    response = http_get(f"{base}/api/slow-queries?format=csv", timeout=5)
+    assert response.status == 200 and response.content_type.startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.body.decode("utf-8"), newline="")))
+    assert rows[0][:3] == ["query_id", "start_time", "end_time"]
+    assert all(len(row) == len(rows[0]) for row in rows)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -24,6 +25,7 @@ from bytedb_exporter.demo.engine import DemoCluster, worker_names
 from bytedb_exporter.demo.worker_process import WorkerProcess
 from bytedb_exporter.demo.workload import run
 from bytedb_exporter.metrics.registry import MetricsRegistry
+from bytedb_exporter.query.monitor import QueryMonitor
 
 SPEC = DatasetSpec(employees=900, departments=12, sales=9000, seed=11)
 ROOT = Path(__file__).resolve().parents[2]
@@ -206,3 +208,34 @@ def test_worker_stops_on_sigterm_and_on_parent_death(tmp_path: Path) -> None:
         assert not psutil.pid_exists(child)
     finally:
         parent.kill()
+
+
+def test_a_distributed_query_keeps_a_fragment_per_worker_and_its_plan(tmp_path: Path) -> None:
+    queries = QueryMonitor(MetricsRegistry())
+    with DemoCluster(tmp_path / "data", 3, SPEC, query_monitor=queries) as demo:
+        result = demo.execute("SELECT department_id, COUNT(*) FROM employees GROUP BY department_id")
+    assert result.ok, result.error
+    found = queries.get_query(result.stats.query_id)
+    assert found is not None and len(found.fragments) == result.stats.fragments
+    assert {f.worker_id for f in found.fragments} == set(worker_names(3))
+    assert all(f.seconds > 0 and f.queued_seconds >= 0 and f.bytes > 0 for f in found.fragments)
+    assert sum(f.rows for f in found.fragments) == result.stats.rows_processed
+    assert "fragment 0 on shard" in found.plan and "strategy=" in found.plan
+
+
+def test_a_heavier_share_now_and_then_shows_as_fragment_skew(tmp_path: Path) -> None:
+    queries = QueryMonitor(MetricsRegistry())
+    sql = "SELECT COUNT(*), SUM(amount) FROM sales WHERE amount > {}"
+    with DemoCluster(tmp_path / "data", 3, SPEC, query_monitor=queries, burst_every=2, burst_factor=200,
+                     worker_cache_bytes=1, result_cache_bytes=1) as demo:
+        results = [demo.execute(sql.format(i)) for i in range(12)][2:]  # after 2 warm-up runs
+    assert all(r.ok for r in results), [r.error for r in results]
+    skews = {}
+    for r in results:
+        found = queries.get_query(r.stats.query_id)
+        fragments = found.fragments
+        skews[r.stats.query_id] = max(f.seconds for f in fragments) / sorted(f.seconds for f in fragments)[1]
+    ordered = [skews[r.stats.query_id] for r in results]
+    heavy, light = ordered[1::2], ordered[0::2]  # runs 4, 6, 8, 10, 12 carry the heavier share
+    # Medians: the shared cores add noise to single fragments, the heavier share shows through it.
+    assert statistics.median(heavy) > 3 * statistics.median(light), ordered

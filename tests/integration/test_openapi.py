@@ -1,5 +1,6 @@
 """Every endpoint's response matches docs/openapi.yaml, and every route is documented."""
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -39,6 +40,13 @@ CASES = [
     ("/api/workers/nope", "/api/workers/{worker_id}", "get"),
     ("/api/queries?limit=5", "/api/queries", "get"),
     ("/api/queries?limit=abc", "/api/queries", "get"),
+    ("/api/queries/nope", "/api/queries/{query_id}", "get"),
+    ("/api/slow-queries", "/api/slow-queries", "get"),
+    ("/api/slow-queries?format=xml", "/api/slow-queries", "get"),
+    ("/api/statements?sort=calls", "/api/statements", "get"),
+    ("/api/statements?sort=nope", "/api/statements", "get"),
+    ("/api/statements/reset", "/api/statements/reset", "post"),
+    ("/api/insights", "/api/insights", "get"),
     ("/api/alerts", "/api/alerts", "get"),
     ("/api/alerts/nope/acknowledge", "/api/alerts/{alert_id}/acknowledge", "post"),
     ("/api/performance", "/api/performance", "get"),
@@ -81,7 +89,7 @@ def test_ingest_responses_match_spec(body, status):
 def test_every_route_is_documented(app):
     routes = set()
     for served in (app, serve_mode_app()):
-        routes |= {rule.rule.replace("<", "{").replace(">", "}") for rule in served.url_map.iter_rules()
+        routes |= {re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule) for rule in served.url_map.iter_rules()
                    if rule.endpoint != "static"}
     assert routes == set(SPEC["paths"])
 

@@ -166,7 +166,7 @@ def test_histories_are_bounded():
     monitor = QueryMonitor(history_size=10, failed_history_size=3, top_queries_size=5)
     for i in range(100):
         run_query(monitor, f"q{i}", f"SELECT * FROM t{i}", error="boom" if i % 2 else None)
-    assert len(monitor._recent) == 10 and len(monitor._failed) == 3 and len(monitor._top) == 5
+    assert len(monitor._recent) == 10 and len(monitor._failed) == 3 and len(monitor._statements) == 5
     assert [q.query_id for q in monitor.get_recent_queries(3)] == ["q99", "q98", "q97"]
     assert monitor.get_query_stats().total_queries == 100
     with pytest.raises(ValueError):
@@ -262,7 +262,7 @@ def test_top_queries_keep_the_most_expensive_texts_under_churn():
     for i in range(2000):  # many cheap distinct texts, each seen once and later than the expensive one
         timed_query(monitor, f"SELECT c{i} FROM t", 0.001)
     top = monitor.get_top_queries(5)
-    assert len(monitor._top) == 5
+    assert len(monitor._statements) == 5
     assert top[0].sql == "SELECT * FROM huge JOIN other" and top[0].total_duration.total_seconds() == 30.0
 
 

@@ -44,15 +44,16 @@ def test_template_has_no_inline_script():
         assert "src=" in match.group(1) and not match.group(2).strip()
 
 
-@pytest.mark.parametrize("name", ["dashboard.js", "dashboard.css"])
+@pytest.mark.parametrize("name", ["dashboard.js", "dashboard.css", "query.js", "query.css"])
 def test_own_assets_have_no_remote_urls(name):
     text = (STATIC / name).read_text(encoding="utf-8")
     assert not re.search(r"https?://", text, re.I), f"static/{name} must not reference http(s) URLs"
     assert "@import" not in text and "@font-face" not in text
 
 
-def test_dashboard_js_never_writes_html():
-    js = (STATIC / "dashboard.js").read_text(encoding="utf-8")
+@pytest.mark.parametrize("name", ["dashboard.js", "query.js"])
+def test_dashboard_js_never_writes_html(name):
+    js = (STATIC / name).read_text(encoding="utf-8")
     code = re.sub(r"/\*.*?\*/|//[^\n]*", "", js, flags=re.S)
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval("):
         assert sink not in code, f"static/dashboard.js must build DOM nodes, not use {sink}"

@@ -1,0 +1,190 @@
+"""Statement statistics: exact per-fingerprint call counts and duration moments (Welford), bounded."""
+from __future__ import annotations
+
+import hashlib
+import heapq
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from bytedb_exporter.metrics.jsonutil import iso
+
+OTHER = "other"
+SORT_KEYS = {
+    "total": "total_seconds",
+    "mean": "mean",
+    "calls": "calls",
+    "errors": "errors",
+    "rows": "rows",
+}
+
+
+def iso_timestamp(timestamp: float) -> str:
+    """A Unix timestamp as ISO 8601 UTC."""
+    return iso(datetime.fromtimestamp(timestamp, timezone.utc))
+
+
+def fingerprint(normalized_sql: str) -> str:
+    """A stable 16-hex-digit hash of a normalized SQL text."""
+    return hashlib.sha256(normalized_sql.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(slots=True)
+class StatementStats:
+    """Running totals of one normalized statement; `m2` is Welford's sum of squared deviations."""
+
+    fingerprint: str
+    query: str
+    stats_since: float
+    calls: int = 0
+    errors: int = 0
+    total_seconds: float = 0.0
+    mean: float = 0.0
+    m2: float = 0.0
+    min_seconds: float = math.inf
+    max_seconds: float = 0.0
+    rows: int = 0
+    bytes: int = 0
+    cache_hits: int = 0
+    first_seen: float = 0.0
+    last_seen: float = 0.0
+
+    def add(self, seconds: float, failed: bool, rows: int, nbytes: int, cache_hit: bool, end: float) -> None:
+        """Count one call (Welford's update of mean and m2)."""
+        self.calls += 1
+        delta = seconds - self.mean
+        self.mean += delta / self.calls
+        self.m2 += delta * (seconds - self.mean)
+        self.total_seconds += seconds
+        if seconds < self.min_seconds:
+            self.min_seconds = seconds
+        if seconds > self.max_seconds:
+            self.max_seconds = seconds
+        self.errors += failed
+        self.rows += rows
+        self.bytes += nbytes
+        self.cache_hits += cache_hit
+        if not self.first_seen:
+            self.first_seen = end
+        self.last_seen = end
+
+    def merge(self, other: StatementStats) -> None:
+        """Fold another statement's calls into this one (Chan et al.'s parallel combination)."""
+        if not other.calls:
+            return
+        calls = self.calls + other.calls
+        delta = other.mean - self.mean
+        self.m2 += other.m2 + delta * delta * self.calls * other.calls / calls
+        self.mean += delta * other.calls / calls
+        self.calls = calls
+        self.total_seconds += other.total_seconds
+        self.min_seconds = min(self.min_seconds, other.min_seconds)
+        self.max_seconds = max(self.max_seconds, other.max_seconds)
+        self.errors += other.errors
+        self.rows += other.rows
+        self.bytes += other.bytes
+        self.cache_hits += other.cache_hits
+        self.first_seen = min(self.first_seen, other.first_seen) if self.first_seen else other.first_seen
+        self.last_seen = max(self.last_seen, other.last_seen)
+
+    @property
+    def stddev(self) -> float:
+        """Population standard deviation of the calls' durations."""
+        return math.sqrt(self.m2 / self.calls) if self.calls else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The documented row of /api/statements (min/max absent before the first call)."""
+        return {
+            "fingerprint": self.fingerprint,
+            "query": self.query,
+            "calls": self.calls,
+            "errors": self.errors,
+            "total_seconds": self.total_seconds,
+            "mean_seconds": self.mean,
+            "stddev_seconds": self.stddev,
+            "min_seconds": self.min_seconds if self.calls else None,
+            "max_seconds": self.max_seconds if self.calls else None,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "cache_hits": self.cache_hits,
+            "first_seen": iso_timestamp(self.first_seen) if self.calls else None,
+            "last_seen": iso_timestamp(self.last_seen) if self.calls else None,
+            "stats_since": iso_timestamp(self.stats_since),
+        }
+
+
+class StatementTable:
+    """At most `size` statements; when full, a new one evicts the smallest total time into the `other` row.
+
+    A lazy min-heap finds that one: every update pushes (total, seq, key) and only the newest push of a
+    key counts; the heap is rebuilt when stale entries outnumber live ones 4 to 1 (amortized O(log n)).
+    Not thread-safe for writers: the monitor holds its lock around `add` and `reset`.
+    """
+
+    def __init__(self, size: int, now: float):
+        if size < 1:
+            raise ValueError("the statement table needs room for at least 1 statement")
+        self.size = size
+        self.stats_since = now
+        self._rows: dict[str, StatementStats] = {}
+        self._newest: dict[str, int] = {}
+        self._heap: list[tuple[float, int, str]] = []
+        self._seq = 0
+        self.other = StatementStats(OTHER, "", now)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def add(self, normalized: str, seconds: float, failed: bool, rows: int, nbytes: int, cache_hit: bool,
+            end: float) -> None:
+        """Count one finished call of a normalized SQL text."""
+        row = self._rows.get(normalized)
+        if row is None:
+            if len(self._rows) >= self.size:
+                self._evict_smallest()
+            row = self._rows[normalized] = StatementStats(fingerprint(normalized), normalized, end)
+        row.add(seconds, failed, rows, nbytes, cache_hit, end)
+        seq = self._seq = self._seq + 1
+        self._newest[normalized] = seq
+        heap = self._heap
+        heapq.heappush(heap, (row.total_seconds, seq, normalized))
+        if len(heap) > 4 * len(self._rows) + 16:
+            self._heap = [(self._rows[k].total_seconds, seq, k) for k, seq in self._newest.items()]
+            heapq.heapify(self._heap)
+
+    def _evict_smallest(self) -> None:
+        while self._heap:
+            _, seq, key = heapq.heappop(self._heap)
+            if self._newest.get(key) == seq:
+                self.other.merge(self._rows.pop(key))
+                del self._newest[key]
+                return
+
+    def rows(self) -> list[StatementStats]:
+        """The kept rows (a shallow list; entries keep changing under writers)."""
+        return list(self._rows.values())
+
+    def reset(self, now: float, fingerprint_: str | None = None) -> int:
+        """Forget every statement (and the `other` row), or the one with this fingerprint; how many went."""
+        if fingerprint_ is None:
+            dropped = len(self._rows)
+            self._rows, self._newest, self._heap = {}, {}, []
+            self.other = StatementStats(OTHER, "", now)
+            self.stats_since = now
+            return dropped
+        if fingerprint_ == OTHER:
+            dropped = int(self.other.calls > 0)
+            self.other = StatementStats(OTHER, "", now)
+            return dropped
+        for key, row in self._rows.items():
+            if row.fingerprint == fingerprint_:
+                del self._rows[key], self._newest[key]
+                return 1
+        return 0
+
+
+def top_statements(rows: list[StatementStats], limit: int, sort: str = "total") -> list[StatementStats]:
+    """The `limit` largest rows by a SORT_KEYS key, largest first (O(n log limit))."""
+    attribute = SORT_KEYS[sort]
+    return heapq.nlargest(max(limit, 0), rows, key=lambda row: getattr(row, attribute))
