@@ -37,7 +37,8 @@ pytestmark = pytest.mark.e2e
 SHIPPED = ROOT / "deploy" / "alertmanager.yml"
 ALERT = "BytedbWorkerProcessDown"
 CLUSTER = "bytedb-e2e"
-RESTART_AFTER = 10  # seconds: the demo's --restart-workers (it restarts no sooner after the kill)
+# Seconds: the demo's --restart-workers; it restarts no sooner after the kill (room for a loaded machine).
+RESTART_AFTER = 20
 
 
 def alertmanager_test_config(receiver_url: str) -> dict[str, Any]:
@@ -123,7 +124,7 @@ def test_a_killed_worker_pages_and_resolves_once_restarted(stack: dict[str, Any]
     os.kill(victim.pid, signal.SIGKILL)
     killed_at = time.monotonic()
 
-    (path, body), *_ = wait_for(lambda: notifications(receiver, "firing"), 30, "the firing notification",
+    (path, body), *_ = wait_for(lambda: notifications(receiver, "firing"), RESTART_AFTER, "the firing notification",
                                 on_timeout=lambda: f"{receiver.received()}\n{stack['prometheus'].log_tail()}")
     fired_after = time.monotonic() - killed_at
     assert path == "/bytedb/critical", path  # severity=critical goes to the pager receiver
@@ -135,13 +136,14 @@ def test_a_killed_worker_pages_and_resolves_once_restarted(stack: dict[str, Any]
     # Fired while the worker was down: the demo restarts it RESTART_AFTER s after it noticed, at the earliest.
     assert fired_after < RESTART_AFTER, fired_after
 
-    (path, body), *_ = wait_for(lambda: notifications(receiver, "resolved"), 40, "the resolved notification",
+    (path, body), *_ = wait_for(lambda: notifications(receiver, "resolved"), 60, "the resolved notification",
                                 on_timeout=lambda: f"{receiver.received()}\n{demo.process.log_tail()}")
     assert path == "/bytedb/critical"
     assert [(a["labels"]["worker_id"], a["status"]) for a in body["alerts"]] == [("worker-2", "resolved")]
-    assert worker_process(demo.process.popen.pid, "shard_1.sqlite").pid != victim.pid
-    worker = get_json(f"{demo.url}/api/workers")["worker-2"]
-    assert worker["status"]["status"] != "offline", worker
+    assert worker_process(demo.process.popen.pid, "shard_1.sqlite").pid != victim.pid  # a new process
+    # Back in the cluster view once the demo's next heartbeat (every 2 s) has reached it.
+    wait_for(lambda: get_json(f"{demo.url}/api/workers")["worker-2"]["status"]["status"] != "offline", 15,
+             "worker-2 online again", on_timeout=lambda: str(get_json(f"{demo.url}/api/workers")["worker-2"]))
 
 
 def post_alerts(am_url: str, alerts: list[dict[str, str]]) -> None:
