@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from prometheus_client import CollectorRegistry, Counter, ProcessCollector
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Sample
 
 from bytedb_exporter.cluster.collectors import counting_failures
 from bytedb_exporter.metrics.registry import NAMESPACE
@@ -48,22 +49,36 @@ class MergedRegistries(Collector):
 
 
 def _merge(families: Iterable[Metric]) -> dict[str, Metric]:
-    """Families by name with their samples merged; an identical sample is kept once."""
+    """Families by name with their samples merged; an identical sample is kept once.
+
+    A name's first family is taken as it is (its samples are distinct already); only when the same
+    name comes again are that name's sample keys built, so the usual scrape of distinct names pays nothing."""
     merged: dict[str, Metric] = {}
-    seen = set()
+    seen: dict[str, set[tuple[str, frozenset[tuple[str, str]]]]] = {}
     for family in families:
         target = merged.get(family.name)
         if target is None:
-            target = merged[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
-        elif target.type != family.type:
+            merged[family.name] = family
+            continue
+        if target.type != family.type:
             log.warning("metric %s has types %s and %s; keeping the first", family.name, target.type, family.type)
             continue
+        keys = seen.get(family.name)
+        if keys is None:
+            first = target  # copied, never changed: a collector may hand out the same family again
+            target = merged[family.name] = Metric(first.name, first.documentation, first.type, first.unit)
+            target.samples = list(first.samples)
+            keys = seen[family.name] = {_key(sample) for sample in target.samples}
         for sample in family.samples:
-            key = (sample.name, tuple(sorted(sample.labels.items())))
-            if key not in seen:
-                seen.add(key)
+            key = _key(sample)
+            if key not in keys:
+                keys.add(key)
                 target.samples.append(sample)
     return merged
+
+
+def _key(sample: Sample) -> tuple[str, frozenset[tuple[str, str]]]:
+    return sample.name, frozenset(sample.labels.items())
 
 
 def exposition_registry(sources: Callable[[], Iterable[CollectorRegistry]]) -> CollectorRegistry:

@@ -12,6 +12,7 @@ from bytedb_exporter.cluster.coordinator import CoordinatorMonitor
 from bytedb_exporter.config.models import AuthConfig, Limits
 from bytedb_exporter.ingest.service import IngestService
 from bytedb_exporter.metrics.registry import MetricsRegistry
+from bytedb_exporter.prometheus.cache import DEFAULT_MAX_AGE_SECONDS, ExpositionCache
 from bytedb_exporter.prometheus.exposition import exposition_registry
 from bytedb_exporter.query.monitor import QueryMonitor
 from bytedb_exporter.web.api import api
@@ -34,6 +35,7 @@ class AppState:
     views: MonitorViews
     hub: SnapshotHub
     exposition: CollectorRegistry
+    scrape_cache: ExpositionCache
 
     def registries(self) -> list[MetricsRegistry]:
         """Every distinct MetricsRegistry behind the served monitors."""
@@ -48,10 +50,11 @@ class AppState:
 def create_app(coordinator: CoordinatorMonitor | None = None, queries: QueryMonitor | None = None, *,
                stream_interval: float = 2.0, history_minutes: float = 15.0, keepalive: float = 15.0,
                start_stream: bool = True, auth: AuthConfig | None = None,
-               ingest: IngestService | None = None, max_streams: int = Limits.max_streams) -> Flask:
+               ingest: IngestService | None = None, max_streams: int = Limits.max_streams,
+               scrape_cache_seconds: float = DEFAULT_MAX_AGE_SECONDS) -> Flask:
     """A dashboard app over these monitors (new ones sharing one registry when not given),
-    optionally behind `auth`, with POST /api/v1/events served by `ingest` and at most `max_streams`
-    open /api/stream clients."""
+    optionally behind `auth`, with POST /api/v1/events served by `ingest`, at most `max_streams`
+    open /api/stream clients, and a /metrics exposition reused for `scrape_cache_seconds`."""
     if coordinator is None:
         coordinator = CoordinatorMonitor(queries.registry if queries is not None else MetricsRegistry())
     if queries is None:
@@ -62,9 +65,9 @@ def create_app(coordinator: CoordinatorMonitor | None = None, queries: QueryMoni
         app.json.sort_keys = False  # keep the documents' key order
     history = ClusterHistory(span_seconds=history_minutes * 60, interval_seconds=stream_interval)
     views = MonitorViews(coordinator, queries, history)
-    hub = SnapshotHub(views.live, coordinator.registry, stream_interval, keepalive, max_streams)
-    state = AppState(coordinator, queries, views, hub,
-                     exposition_registry(lambda: [r.collector_registry for r in state.registries()]))
+    hub = SnapshotHub(views.live, coordinator.registry, stream_interval, keepalive, max_streams, views.sample)
+    exposition = exposition_registry(lambda: [r.collector_registry for r in state.registries()])
+    state = AppState(coordinator, queries, views, hub, exposition, ExpositionCache(exposition, scrape_cache_seconds))
     app.extensions["bytedb"] = state
     register_error_handlers(app)
     install_extras(app, auth, ingest)

@@ -38,22 +38,26 @@ class ClientStream:
 
 
 class SnapshotHub:
-    """Builds the live snapshot once per interval and hands the same JSON to at most `max_clients` clients."""
+    """Builds the live snapshot once per interval while a client listens, and hands the same JSON to at most
+    `max_clients` clients; while none listens it builds nothing and only calls `sample` (e.g. a chart point)."""
 
     def __init__(self, build: Callable[[], dict[str, Any]], registry: MetricsRegistry, interval: float = 2.0,
-                 keepalive: float = 15.0, max_clients: int = 200):
+                 keepalive: float = 15.0, max_clients: int = 200, sample: Callable[[], object] | None = None):
         if interval <= 0:
             raise ValueError("stream interval must be positive")
         if max_clients < 1:
             raise ValueError("max_clients must be at least 1")
         self._build = build
+        self._sample = sample
         self.interval = interval
         self.keepalive = keepalive
         self.max_clients = max_clients
         self._condition = threading.Condition()
         self._sequence = 0
         self._payload: str | None = None
+        self._stale_through = 0  # snapshots up to this one were built before the last idle spell
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.clients = 0
         self._open_gauge = registry.gauge("stream_clients", "Open /api/stream connections (live dashboard clients).")
@@ -69,6 +73,7 @@ class SnapshotHub:
     def stop(self) -> None:
         """Stop ticking and release every waiting client."""
         self._stop.set()
+        self._wake.set()
         with self._condition:
             self._condition.notify_all()
         if self._thread is not None:
@@ -76,8 +81,20 @@ class SnapshotHub:
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.tick()
-            self._stop.wait(self.interval)
+            if self.clients:
+                self.tick()
+            else:
+                self.sample()
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    def sample(self) -> None:
+        """What an idle tick does: the `sample` callback alone (a failure is logged and skipped)."""
+        if self._sample is not None:
+            try:
+                self._sample()
+            except Exception:
+                log.exception("sampling while no stream client listens failed")
 
     def tick(self) -> None:
         """Build one snapshot and wake the clients; a failing build is logged and skipped."""
@@ -113,17 +130,22 @@ class SnapshotHub:
                 return None
             self.clients += 1
             self._open_gauge.inc()
+            if self.clients == 1:
+                self._wake.set()  # the first client after an idle spell gets a fresh snapshot at once
         return ClientStream(self._events(), self._release)
 
     def _release(self) -> None:
         with self._condition:
             self.clients -= 1
             self._open_gauge.dec()
+            if not self.clients:
+                self._stale_through = self._sequence
 
     def _events(self) -> Generator[str, None, None]:
         """SSE text: the latest snapshot at once, then each new one; comments keep it alive."""
         yield f"retry: {int(self.interval * 1000)}\n\n"
-        seen = 0
+        with self._condition:
+            seen = self._stale_through
         while not self._stop.is_set():
             with self._condition:
                 if self._sequence == seen:

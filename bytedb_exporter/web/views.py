@@ -1,6 +1,7 @@
 """JSON views of the monitors: the shapes of the original's endpoints (serialization only)."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from typing import Any
 
@@ -11,6 +12,8 @@ from bytedb_exporter.query.models import QueryStats
 from bytedb_exporter.query.monitor import QueryMonitor
 from bytedb_exporter.rules.recommendations import PERFORMING_WELL, PerformanceRecommendation
 from bytedb_exporter.web.history import ClusterHistory
+
+log = logging.getLogger(__name__)
 
 
 class MonitorViews:
@@ -109,10 +112,8 @@ class MonitorViews:
         query_stats = self.queries.get_query_stats()
         workers = self.workers()
         now = iso(datetime.now(timezone.utc))
-        point = self.history.record(
-            now, query_stats.throughput_qps, self.queries.duration_buckets(), query_stats.total_queries,
-            query_stats.failed_queries,
-            {wid: w["resource_utilization"]["cpu_usage_percent"] for wid, w in workers.items()})
+        point = self._record(now, query_stats,
+                             {wid: w["resource_utilization"]["cpu_usage_percent"] for wid, w in workers.items()})
         system = stats.system_performance
         return {
             "timestamp": now,
@@ -138,3 +139,18 @@ class MonitorViews:
             "alerts": self.alerts(stats.active_alerts),
             "recommendations": self.recommendations(stats),
         }
+
+    def sample(self) -> dict[str, Any]:
+        """The chart point alone, recorded for /api/history without building a snapshot (what the stream
+        does while no client listens); a worker whose vitals cannot be read is left out of worker_cpu."""
+        cpu: dict[str, float | None] = {}
+        for wid, monitor in sorted(self.coordinator.workers().items()):
+            try:
+                cpu[wid] = monitor.vitals().cpu_percent
+            except Exception:
+                log.exception("worker %s: reading its vitals for the chart failed; left out", wid)
+        return self._record(iso(datetime.now(timezone.utc)), self.queries.get_query_stats(), cpu)
+
+    def _record(self, now: str, query_stats: QueryStats, worker_cpu: dict[str, float | None]) -> dict[str, Any]:
+        return self.history.record(now, query_stats.throughput_qps, self.queries.duration_buckets(),
+                                   query_stats.total_queries, query_stats.failed_queries, worker_cpu)
