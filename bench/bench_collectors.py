@@ -25,6 +25,11 @@ SIZES = (1, 10, 100)
 
 def build(workers: int) -> MetricsRegistry:
     """A registry with a coordinator and `workers` busy worker monitors (one psutil sample each)."""
+    return build_cluster(workers).registry
+
+
+def build_cluster(workers: int) -> CoordinatorMonitor:
+    """A coordinator over `workers` busy worker monitors (one psutil sample each), all in one registry."""
     registry = MetricsRegistry()
     coordinator = CoordinatorMonitor(registry)
     for index in range(workers):
@@ -36,7 +41,7 @@ def build(workers: int) -> MetricsRegistry:
         monitor.record_network_activity(1000, 200, latency=0.002)
         monitor.update_resource_metrics()
         coordinator.register_worker(monitor.worker_id, monitor)
-    return registry
+    return coordinator
 
 
 class Frozen:
