@@ -123,7 +123,8 @@ class Service:
 
         return create_app(coordinator, queries, stream_interval=c.stream_interval_seconds,
                           history_minutes=c.history_minutes, start_stream=False, auth=c.auth,
-                          ingest=self._ingest(registry, applier, context), max_streams=c.limits.max_streams)
+                          ingest=self._ingest(registry, applier, context), max_streams=c.limits.max_streams,
+                          scrape_cache_seconds=c.scrape_cache_seconds)
 
     def _worker_app(self) -> Flask:
         c = self.config
@@ -147,7 +148,8 @@ class Service:
                                  new_worker_refusal=f"this exporter serves worker {c.node_id!r} only",
                                  worker_active={c.node_id: monitor.vitals().active_queries})
 
-        return create_worker_app(monitor, auth=c.auth, ingest=self._ingest(monitor.registry, applier, context))
+        return create_worker_app(monitor, auth=c.auth, ingest=self._ingest(monitor.registry, applier, context),
+                                 scrape_cache_seconds=c.scrape_cache_seconds)
 
     def start(self) -> None:
         """Start sampling, polling and the live stream."""

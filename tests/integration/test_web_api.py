@@ -266,3 +266,18 @@ def test_concurrent_requests_while_streaming(app):
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_no_snapshot_is_built_while_no_client_listens_but_chart_points_are(app):
+    hub = app.extensions["bytedb"].hub
+    builds = []
+    original = hub._build
+    hub._build = lambda: builds.append(1) or original()
+    hub.start()
+    time.sleep(0.4)  # about 8 idle ticks
+    assert builds == [] and hub.ticks == 0
+    assert len(app.test_client().get("/api/history").get_json()["points"]) >= 3
+    response = app.test_client().get("/api/stream", buffered=False)
+    events = read_events(response, 1)  # the first client gets a fresh snapshot at once
+    response.close()
+    assert len(builds) >= 1 and "overview" in events[0]
