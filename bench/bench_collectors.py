@@ -1,4 +1,5 @@
-"""Scrape cost with 1, 10 and 100 registered workers, and its ratio to one worker.
+"""Scrape cost with 1, 10, 100 and 1000 registered workers, its ratio to one worker, and the exposition per series
+against plain prometheus_client.
 
 Run: python bench/bench_collectors.py  (target: the scrape-time collectors of 100 workers well under
 50 ms; cost grows linearly with the workers). Prints figures only, each the best of several rounds:
@@ -6,21 +7,28 @@ Run: python bench/bench_collectors.py  (target: the scrape-time collectors of 10
 - scrape: a full `generate_latest` of a registry holding a coordinator and its worker monitors;
 - format floor: `generate_latest` of the same families collected beforehand, i.e. prometheus_client's
   own text formatting of that many series, which any exporter of these families pays.
+Targets (report.check): the exporter's exposition (`exposition_registry`, what /metrics builds) per series <=
+1.1x `generate_latest` of a plain registry of labeled gauges holding the same series, at 1, 100 and 1000
+workers; the merge step (`_merge` of the collected families) <= 5 % of that exposition.
 """
 from __future__ import annotations
 
 import logging
 import timeit
 
+import report
+from minimal_exporter import registry_of
 from prometheus_client import CollectorRegistry, generate_latest
 
 from bytedb_exporter.cluster.collectors import ClusterCollector, WorkerCollector
 from bytedb_exporter.cluster.coordinator import CoordinatorMonitor
 from bytedb_exporter.cluster.worker import WorkerMonitor
 from bytedb_exporter.metrics.registry import MetricsRegistry
+from bytedb_exporter.prometheus.exposition import _merge, exposition_registry
 
 ROUNDS = 7
-SIZES = (1, 10, 100)
+SIZES = (1, 10, 100, 1000)
+CHECKED = (1, 100, 1000)
 
 
 def build(workers: int) -> MetricsRegistry:
@@ -66,7 +74,19 @@ def measure(workers: int) -> dict:
     frozen = CollectorRegistry()
     frozen.register(Frozen(list(collector_registry.collect())))
     number = max(3, 300 // workers)
+    exposition = exposition_registry(lambda: [collector_registry])
+    text = generate_latest(exposition).decode()
+    plain = registry_of(text)
+    families = list(collector_registry.collect())
+    ours_ms, plain_ms = [], []
+    for _ in range(ROUNDS):  # alternating rounds, best of each
+        ours_ms.append(best_ms(lambda: generate_latest(exposition), number))
+        plain_ms.append(best_ms(lambda: generate_latest(plain), number))
     return {
+        "series": sum(1 for line in text.splitlines() if line and not line.startswith("#")),
+        "exposition": min(ours_ms),
+        "plain": min(plain_ms),
+        "merge": best_ms(lambda: _merge(families), number),
         "collectors": best_ms(lambda: [list(c.collect()) for c in ours], number),
         "scrape": best_ms(lambda: generate_latest(collector_registry), number),
         "floor": best_ms(lambda: generate_latest(frozen), number),
@@ -83,6 +103,13 @@ def main() -> None:
     for workers, r in results.items():
         print(f"{workers:>7} {r['collectors']:>13.3f} {r['collectors'] / base['collectors']:>6.1f} "
               f"{r['scrape']:>10.2f} {r['scrape'] / base['scrape']:>6.1f} {r['floor']:>15.2f} {r['bytes']:>8}")
+    for workers in CHECKED:
+        r = results[workers]
+        per_series, plain = 1000 * r["exposition"] / r["series"], 1000 * r["plain"] / r["series"]
+        report.check(f"exposition per series vs plain, {workers} workers", r["exposition"] / r["plain"], 1.1,
+                     detail=f"{per_series:.1f} vs {plain:.1f} us, {r['series']} series, {r['exposition']:.1f} ms")
+        report.check(f"merge step share of the exposition, {workers} workers", 100 * r["merge"] / r["exposition"],
+                     5.0, unit="%", detail=f"{r['merge']:.3f} of {r['exposition']:.2f} ms")
 
 
 if __name__ == "__main__":

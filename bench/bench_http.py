@@ -8,6 +8,9 @@ Run: python bench/bench_http.py
    SECONDS, then the other, ROUNDS times after a warm-up; best round of each. Targets: req/s >= 1.0x, p99
    <= 1.0x, bytes per response <= 1.0x of the minimal app (gzip), and the uncompressed body <= 1.0x of
    `generate_latest` of the same series.
+   Also idle CPU (the gunicorn worker process itself, no request and no stream client, over IDLE_SECONDS)
+   of the exporter alone (target < 0.5 % of a core) and, printed beside it, with the demo cluster inside
+   (its workers' 1 s psutil sampling and 2 s heartbeats).
 2. In process (werkzeug threaded server): an app with 1000 worker monitors; /healthz p99 alone and while
    clients scrape /metrics back to back (the exposition cache off, so every scrape builds). Target: /healthz
    p99 during scrapes <= 0.5x one scrape's duration (a scrape does not stall other requests while it runs).
@@ -25,6 +28,7 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
 import report
 from bench_collectors import build_cluster
 from bench_stream import free_port, wait_ready
@@ -37,6 +41,7 @@ from bytedb_exporter.web.server import BackgroundServer
 CLIENTS = 8
 SECONDS = 4.0
 ROUNDS = 3
+IDLE_SECONDS = 20.0
 HEADERS = {"Accept-Encoding": "gzip"}
 HERE = Path(__file__).resolve().parent
 
@@ -74,6 +79,37 @@ def drive(port: int, path: str, seconds: float, clients: int) -> tuple[float, fl
     return len(ordered) / elapsed, ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))], sum(sizes) / len(sizes)
 
 
+def idle_cpu_percent(process: psutil.Process, seconds: float) -> float:
+    """Percent of one core `process` (itself, not its children) used over `seconds` with nothing asked of it."""
+    before = process.cpu_times()
+    time.sleep(seconds)
+    after = process.cpu_times()
+    return 100 * ((after.user - before.user) + (after.system - before.system)) / seconds
+
+
+def idle_exporter_percent() -> float:
+    """Idle CPU of the exporter alone (no demo) under the shipped gunicorn config."""
+    port = free_port()
+    env = {**os.environ, "BYTEDB_EXPORTER_BIND": f"127.0.0.1:{port}"}
+    env.pop("BYTEDB_EXPORTER_DEMO_WORKERS", None)
+    server = start([str(Path(sys.executable).parent / "gunicorn"), "-c", "python:bytedb_exporter.gunicorn_conf",
+                    "bytedb_exporter.wsgi:app"], env)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                plain_get(port, "/metrics")
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit("gunicorn did not start") from None
+                time.sleep(0.3)
+        time.sleep(2)
+        return idle_cpu_percent(psutil.Process(server.pid).children()[0], IDLE_SECONDS)
+    finally:
+        stop(server)
+
+
 def plain_get(port: int, path: str) -> bytes:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     connection.request("GET", path)
@@ -103,6 +139,7 @@ def versus_minimal() -> None:
         try:
             wait_ready(f"http://127.0.0.1:{ours_port}")
             time.sleep(3)  # every worker has sampled once
+            demo_idle = idle_cpu_percent(psutil.Process(ours.pid).children()[0], IDLE_SECONDS)
             text = plain_get(ours_port, "/metrics").decode()
             series_file = Path(tmp) / "series.txt"
             series_file.write_text(text)
@@ -136,6 +173,9 @@ def versus_minimal() -> None:
     for name, (rps, p99, size) in best.items():
         print(f"{name:<8} {series} series  {rps:7.1f} req/s  p99 {p99 * 1000:6.1f} ms  {size:8.0f} bytes (gzip)")
     (rps, p99, size), (base_rps, base_p99, base_size) = best["ours"], best["minimal"]
+    idle = idle_exporter_percent()
+    report.check("idle exporter CPU, no request or stream client", idle, 0.5, unit="%",
+                 detail=f"gunicorn worker over {IDLE_SECONDS:g} s; with the demo cluster in it {demo_idle:.2f} %")
     report.check("/metrics req/s vs minimal make_wsgi_app", rps / base_rps, 1.0, at_least=True,
                  detail=f"{rps:.0f} vs {base_rps:.0f} req/s, {series} series, {CLIENTS} clients")
     report.check("/metrics p99 vs minimal make_wsgi_app", p99 / base_p99, 1.0,
