@@ -179,6 +179,9 @@ def test_coordinator_follows_workers_through_failure_and_recovery(cluster):
     seen, _ = wait_for(lambda: get(coordinator, "/api/workers")["worker-1"]["cache_stats"]["cache_hits"] == 7
                        and get(coordinator, "/api/workers")["worker-1"], 5)
     assert seen["query_stats"]["rows_processed"] == 42
+    # /metrics may serve an exposition built up to scrape_cache_seconds (1 s) ago
+    wait_for(lambda: sample_value(get(coordinator, "/metrics"), "bytedb_queries_total", query_type="SELECT",
+                                  status="success") == 5.0, 5)
     assert sample_value(get(coordinator, "/metrics"), "bytedb_queries_total", query_type="SELECT",
                         status="success") == 5.0
 
