@@ -9,7 +9,7 @@ sys.path.insert(0, str(HERE))
 
 import report  # noqa: E402  (bench/ is not a package; the benchmarks share this module)
 
-BENCHMARKS = ("bench_core.py", "bench_collectors.py", "bench_stream.py", "bench_statements.py",
+BENCHMARKS = ("bench_core.py", "bench_collectors.py", "bench_http.py", "bench_stream.py", "bench_statements.py",
               "bench_scale.py")
 
 for name in BENCHMARKS:

@@ -132,7 +132,8 @@ class Service:
         app = create_app(coordinator, queries, stream_interval=c.stream_interval_seconds,
                          history_minutes=c.history_minutes, start_stream=False, auth=c.auth,
                          ingest=self._ingest(registry, applier, context), max_streams=c.limits.max_streams,
-                         allow_unauthenticated_reset=c.allow_unauthenticated_reset, slow_log=slow_log)
+                         allow_unauthenticated_reset=c.allow_unauthenticated_reset, slow_log=slow_log,
+                         scrape_cache_seconds=c.scrape_cache_seconds)
         directory = exporter_directory(app)
         directory.node_id = c.node_id
         for worker in c.workers:
@@ -161,7 +162,8 @@ class Service:
                                  new_worker_refusal=f"this exporter serves worker {c.node_id!r} only",
                                  worker_active={c.node_id: monitor.vitals().active_queries})
 
-        return create_worker_app(monitor, auth=c.auth, ingest=self._ingest(monitor.registry, applier, context))
+        return create_worker_app(monitor, auth=c.auth, ingest=self._ingest(monitor.registry, applier, context),
+                                 scrape_cache_seconds=c.scrape_cache_seconds)
 
     def start(self) -> None:
         """Start sampling, polling and the live stream."""

@@ -99,6 +99,8 @@ def parse_config(data: Any, source: str = "<config>", env: Mapping[str, str] = {
         role=role or "worker", node_id=node_id or "unknown", host=host, port=port,
         thresholds=read_thresholds(top.section("thresholds"), problems),
         stream_interval_seconds=top.positive("stream_interval_seconds", Config.stream_interval_seconds),
+        scrape_cache_seconds=top.get("scrape_cache_seconds", float, Config.scrape_cache_seconds,
+                                     lambda v: 0 <= v <= 60, "a number of seconds from 0 to 60"),
         process=read_process(top, role), data_path=read_data_path(top, role),
         workers=read_workers(top, role, limits.max_workers), auth=read_auth(top.section("auth"), env, problems),
         limits=limits, source=source, **values)

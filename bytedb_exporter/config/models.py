@@ -75,6 +75,7 @@ class Config:
     port: int = 8091
     thresholds: Thresholds = field(default_factory=Thresholds)
     stream_interval_seconds: float = 2.0
+    scrape_cache_seconds: float = 1.0  # a /metrics exposition is reused this long (0: built per scrape)
     history_minutes: float = 15.0
     query_history: int = 1000
     failed_query_history: int = 200

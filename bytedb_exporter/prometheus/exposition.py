@@ -51,25 +51,24 @@ class MergedRegistries(Collector):
 def _merge(families: Iterable[Metric]) -> dict[str, Metric]:
     """Families by name with their samples merged; an identical sample is kept once.
 
-    A name seen once (nearly every family) passes through as it is; only a name that comes from more
-    than one source is merged, and only then are the keys of its samples built.
-    """
+    A name's first family is taken as it is (its samples are distinct already); only when the same
+    name comes again are that name's sample keys built, so the usual scrape of distinct names pays nothing."""
     merged: dict[str, Metric] = {}
-    seen: dict[str, set[SampleKey]] = {}
+    seen: dict[str, set[tuple[str, frozenset[tuple[str, str]]]]] = {}
     for family in families:
-        first = merged.get(family.name)
-        if first is None:
+        target = merged.get(family.name)
+        if target is None:
             merged[family.name] = family
             continue
-        if first.type != family.type:
-            log.warning("metric %s has types %s and %s; keeping the first", family.name, first.type, family.type)
+        if target.type != family.type:
+            log.warning("metric %s has types %s and %s; keeping the first", family.name, target.type, family.type)
             continue
         keys = seen.get(family.name)
-        if keys is None:  # a second source of this name: merge into a copy, not into a collector's family
-            copy = merged[family.name] = Metric(first.name, first.documentation, first.type, first.unit)
-            copy.samples = list(first.samples)
-            keys = seen[family.name] = {_key(sample) for sample in copy.samples}
-        target = merged[family.name]
+        if keys is None:
+            first = target  # copied, never changed: a collector may hand out the same family again
+            target = merged[family.name] = Metric(first.name, first.documentation, first.type, first.unit)
+            target.samples = list(first.samples)
+            keys = seen[family.name] = {_key(sample) for sample in target.samples}
         for sample in family.samples:
             key = _key(sample)
             if key not in keys:
@@ -78,11 +77,8 @@ def _merge(families: Iterable[Metric]) -> dict[str, Metric]:
     return merged
 
 
-SampleKey = tuple[str, tuple[tuple[str, str], ...]]
-
-
-def _key(sample: Sample) -> SampleKey:
-    return sample.name, tuple(sorted(sample.labels.items()))
+def _key(sample: Sample) -> tuple[str, frozenset[tuple[str, str]]]:
+    return sample.name, frozenset(sample.labels.items())
 
 
 def exposition_registry(sources: Callable[[], Iterable[CollectorRegistry]]) -> CollectorRegistry:

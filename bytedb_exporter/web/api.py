@@ -52,7 +52,8 @@ def preferred_metrics_format(accept: str) -> str:
 
 def prometheus_response() -> Response:
     """The merged registries in the format the Accept header asks for (OpenMetrics or text 0.0.4)."""
-    return metrics_response(state().exposition, request.headers.get("Accept", ""))
+    return metrics_response(state().scrape_cache, request.headers.get("Accept", ""),
+                            request.headers.get("Accept-Encoding", ""))
 
 
 @api.get("/metrics")

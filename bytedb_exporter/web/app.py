@@ -12,6 +12,7 @@ from bytedb_exporter.cluster.coordinator import CoordinatorMonitor
 from bytedb_exporter.config.models import AuthConfig, Limits
 from bytedb_exporter.ingest.service import IngestService
 from bytedb_exporter.metrics.registry import MetricsRegistry
+from bytedb_exporter.prometheus.cache import DEFAULT_MAX_AGE_SECONDS, ExpositionCache
 from bytedb_exporter.prometheus.exposition import exposition_registry
 from bytedb_exporter.query.monitor import QueryMonitor
 from bytedb_exporter.query.slowlog import SlowQueryLog
@@ -36,6 +37,7 @@ class AppState:
     views: MonitorViews
     hub: SnapshotHub
     exposition: CollectorRegistry
+    scrape_cache: ExpositionCache
     slow_log: SlowQueryLog
     auth_enabled: bool = False
     allow_unauthenticated_reset: bool = False
@@ -54,11 +56,13 @@ def create_app(coordinator: CoordinatorMonitor | None = None, queries: QueryMoni
                stream_interval: float = 2.0, history_minutes: float = 15.0, keepalive: float = 15.0,
                start_stream: bool = True, auth: AuthConfig | None = None,
                ingest: IngestService | None = None, max_streams: int = Limits.max_streams,
-               allow_unauthenticated_reset: bool = False, slow_log: SlowQueryLog | None = None) -> Flask:
+               allow_unauthenticated_reset: bool = False, slow_log: SlowQueryLog | None = None,
+               scrape_cache_seconds: float = DEFAULT_MAX_AGE_SECONDS) -> Flask:
     """A dashboard app over these monitors (new ones sharing one registry when not given),
     optionally behind `auth`, with POST /api/v1/events served by `ingest` and at most `max_streams`
     open /api/stream clients; POST /api/statements/reset needs auth on or `allow_unauthenticated_reset`;
-    `slow_log` (default: over 0.3 s, 200 kept) listens to `queries`."""
+    `slow_log` (default: over 0.3 s, 200 kept) listens to `queries`; /metrics reuses an exposition for
+    `scrape_cache_seconds`."""
     if coordinator is None:
         coordinator = CoordinatorMonitor(queries.registry if queries is not None else MetricsRegistry())
     if queries is None:
@@ -71,11 +75,10 @@ def create_app(coordinator: CoordinatorMonitor | None = None, queries: QueryMoni
         app.json.sort_keys = False  # keep the documents' key order
     history = ClusterHistory(span_seconds=history_minutes * 60, interval_seconds=stream_interval)
     views = MonitorViews(coordinator, queries, history)
-    hub = SnapshotHub(views.live, coordinator.registry, stream_interval, keepalive, max_streams,
-                      idle=views.record_point)
-    state = AppState(coordinator, queries, views, hub,
-                     exposition_registry(lambda: [r.collector_registry for r in state.registries()]), slow_log,
-                     auth_enabled=auth is not None and auth.enabled,
+    hub = SnapshotHub(views.live, coordinator.registry, stream_interval, keepalive, max_streams, views.record_point)
+    exposition = exposition_registry(lambda: [r.collector_registry for r in state.registries()])
+    state = AppState(coordinator, queries, views, hub, exposition, ExpositionCache(exposition, scrape_cache_seconds),
+                     slow_log, auth_enabled=auth is not None and auth.enabled,
                      allow_unauthenticated_reset=allow_unauthenticated_reset)
     app.extensions["bytedb"] = state
     register_error_handlers(app)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from bytedb_exporter.metrics.stats import histogram_quantile
@@ -40,7 +40,7 @@ class ClusterHistory:
         self._lock = threading.Lock()
 
     def record(self, timestamp: str, query_qps: float, duration_buckets: Buckets, finished: float,
-               failed: float, worker_cpu: dict[str, float | None]) -> dict[str, Any]:
+               failed: float, worker_cpu: Mapping[str, float | None]) -> dict[str, Any]:
         """Add a point from cumulative readings; returns it."""
         with self._lock:
             self._readings.append((list(duration_buckets), finished, failed))

@@ -1,12 +1,19 @@
-"""The /metrics response: an exposition registry in the format the scraper's Accept header asks for."""
+"""The /metrics response: the cached exposition in the format the scraper's Accept header asks for,
+gzipped when its Accept-Encoding allows (as prometheus_client's own exporter does)."""
 from __future__ import annotations
 
 from flask import Response
-from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+
+from bytedb_exporter.prometheus.cache import ExpositionCache
 
 
-def metrics_response(exposition: CollectorRegistry, accept: str) -> Response:
+def metrics_response(cache: ExpositionCache, accept: str, accept_encoding: str = "") -> Response:
     """The exposition in the format the Accept header asks for (OpenMetrics or text 0.0.4)."""
-    encoder, content_type = choose_encoder(accept)
-    return Response(encoder(exposition), content_type=content_type)
+    exposition = cache.get(accept)
+    if "gzip" in accept_encoding:
+        response = Response(cache.gzipped(exposition), content_type=exposition.content_type)
+        response.headers["Content-Encoding"] = "gzip"
+    else:
+        response = Response(exposition.body, content_type=exposition.content_type)
+    response.headers["Vary"] = "Accept, Accept-Encoding"
+    return response

@@ -38,28 +38,26 @@ class ClientStream:
 
 
 class SnapshotHub:
-    """Builds the live snapshot once per interval and hands the same JSON to at most `max_clients` clients.
-
-    With no client connected it builds nothing: each interval it only calls `idle` (e.g. to record the
-    chart point), and the first client to connect wakes it for a fresh snapshot at once.
-    """
+    """Builds the live snapshot once per interval while a client listens, and hands the same JSON to at most
+    `max_clients` clients; while none listens it builds nothing and only calls `sample` (e.g. a chart point)."""
 
     def __init__(self, build: Callable[[], dict[str, Any]], registry: MetricsRegistry, interval: float = 2.0,
-                 keepalive: float = 15.0, max_clients: int = 200, idle: Callable[[], object] | None = None):
+                 keepalive: float = 15.0, max_clients: int = 200, sample: Callable[[], object] | None = None):
         if interval <= 0:
             raise ValueError("stream interval must be positive")
         if max_clients < 1:
             raise ValueError("max_clients must be at least 1")
         self._build = build
-        self._idle = idle
-        self._wake = threading.Event()
+        self._sample = sample
         self.interval = interval
         self.keepalive = keepalive
         self.max_clients = max_clients
         self._condition = threading.Condition()
         self._sequence = 0
         self._payload: str | None = None
+        self._stale_through = 0  # snapshots up to this one were built before the last idle spell
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.clients = 0
         self._open_gauge = registry.gauge("stream_clients", "Open /api/stream connections (live dashboard clients).")
@@ -86,18 +84,17 @@ class SnapshotHub:
             if self.clients:
                 self.tick()
             else:
-                self.idle_tick()
+                self.sample()
             self._wake.wait(self.interval)
             self._wake.clear()
 
-    def idle_tick(self) -> None:
-        """What an interval does with no client connected: the `idle` call only (a failure is logged)."""
-        if self._idle is None:
-            return
-        try:
-            self._idle()
-        except Exception:
-            log.exception("the idle tick of the live snapshot failed")
+    def sample(self) -> None:
+        """What an idle tick does: the `sample` callback alone (a failure is logged and skipped)."""
+        if self._sample is not None:
+            try:
+                self._sample()
+            except Exception:
+                log.exception("sampling while no stream client listens failed")
 
     def tick(self) -> None:
         """Build one snapshot and wake the clients; a failing build is logged and skipped."""
@@ -133,23 +130,25 @@ class SnapshotHub:
                 return None
             self.clients += 1
             self._open_gauge.inc()
-            if self.clients == 1:  # the snapshot built before everyone left is stale: build one now
-                self._payload = None
-                self._wake.set()
+            if self.clients == 1:
+                self._wake.set()  # the first client after an idle spell gets a fresh snapshot at once
         return ClientStream(self._events(), self._release)
 
     def _release(self) -> None:
         with self._condition:
             self.clients -= 1
             self._open_gauge.dec()
+            if not self.clients:
+                self._stale_through = self._sequence
 
     def _events(self) -> Generator[str, None, None]:
         """SSE text: the latest snapshot at once, then each new one; comments keep it alive."""
         yield f"retry: {int(self.interval * 1000)}\n\n"
-        seen = 0
+        with self._condition:
+            seen = self._stale_through
         while not self._stop.is_set():
             with self._condition:
-                if self._sequence == seen or self._payload is None:
+                if self._sequence == seen:
                     self._condition.wait(self.keepalive)
                 sequence, payload = self._sequence, self._payload
             if sequence != seen and payload is not None:

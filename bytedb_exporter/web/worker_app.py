@@ -7,6 +7,7 @@ from flask.json.provider import DefaultJSONProvider
 from bytedb_exporter.cluster.worker import WorkerMonitor
 from bytedb_exporter.config.models import AuthConfig
 from bytedb_exporter.ingest.service import IngestService
+from bytedb_exporter.prometheus.cache import DEFAULT_MAX_AGE_SECONDS, ExpositionCache
 from bytedb_exporter.prometheus.exposition import exposition_registry
 from bytedb_exporter.web.app import install_extras
 from bytedb_exporter.web.errors import register_error_handlers
@@ -14,20 +15,24 @@ from bytedb_exporter.web.metrics_endpoint import metrics_response
 
 
 def create_worker_app(monitor: WorkerMonitor, *, auth: AuthConfig | None = None,
-                      ingest: IngestService | None = None) -> Flask:
+                      ingest: IngestService | None = None,
+                      scrape_cache_seconds: float = DEFAULT_MAX_AGE_SECONDS) -> Flask:
     """An exporter app for one worker monitor (its own registry plus this process's metrics),
-    optionally behind `auth` and with POST /api/v1/events served by `ingest`."""
+    optionally behind `auth` and with POST /api/v1/events served by `ingest`; a /metrics exposition
+    is reused for `scrape_cache_seconds`."""
     app = Flask(f"bytedb_exporter.worker.{monitor.worker_id}")
     if isinstance(app.json, DefaultJSONProvider):
         app.json.sort_keys = False  # keep the documents' key order
-    exposition = exposition_registry(lambda: [monitor.registry.collector_registry])
+    exposition = ExpositionCache(exposition_registry(lambda: [monitor.registry.collector_registry]),
+                                 scrape_cache_seconds)
     app.extensions["bytedb_worker"] = monitor
     register_error_handlers(app)
     install_extras(app, auth, ingest)
 
     @app.get("/metrics")
     def metrics() -> Response:
-        return metrics_response(exposition, request.headers.get("Accept", ""))
+        return metrics_response(exposition, request.headers.get("Accept", ""),
+                                request.headers.get("Accept-Encoding", ""))
 
     @app.get("/healthz")
     def healthz() -> Response:

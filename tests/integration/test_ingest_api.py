@@ -13,7 +13,8 @@ QUERY = [{"type": "query_start", "query_id": "q1", "sql": "SELECT * FROM t WHERE
 
 
 def service(role="coordinator", **extra):
-    base = {"role": role, "node_id": "worker-1" if role == "worker" else "coordinator"}
+    # scrape_cache_seconds 0: these tests read /metrics right after each batch
+    base = {"role": role, "node_id": "worker-1" if role == "worker" else "coordinator", "scrape_cache_seconds": 0}
     if role == "worker":
         base["process"] = {"pid": os.getpid()}
     else:

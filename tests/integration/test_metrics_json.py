@@ -17,6 +17,7 @@ from support import free_port
 from bytedb_exporter.cluster.coordinator import CoordinatorMonitor
 from bytedb_exporter.cluster.worker import WorkerMonitor
 from bytedb_exporter.metrics.registry import MetricsRegistry
+from bytedb_exporter.prometheus.cache import ExpositionCache
 from bytedb_exporter.query.monitor import QueryMonitor
 from bytedb_exporter.web.app import create_app
 from bytedb_exporter.web.server import BackgroundServer
@@ -115,6 +116,7 @@ def test_every_family_and_value_of_one_scrape(served):
     frozen = CollectorRegistry(auto_describe=False)
     frozen.register(FrozenScrape(state.exposition))
     state.exposition = frozen
+    state.scrape_cache = ExpositionCache(frozen)
     _, text = get(url, "/metrics")
     content_type, body = get(url, "/api/metrics")
     assert content_type == "application/json"

@@ -24,7 +24,8 @@ SPEC = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs" / "openapi.y
 @pytest.fixture
 def capped(monitors):
     queries, coordinator, _ = monitors
-    app = create_app(coordinator, queries, stream_interval=0.05, keepalive=0.1, start_stream=False, max_streams=3)
+    app = create_app(coordinator, queries, stream_interval=0.05, keepalive=0.1, start_stream=False, max_streams=3,
+                     scrape_cache_seconds=0)
     yield app
     app.extensions["bytedb"].hub.stop()
 
