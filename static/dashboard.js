@@ -658,6 +658,30 @@
     }));
   }
 
+  function renderInsights(items) {
+    var list = Array.isArray(items) ? items.slice() : [];
+    list.sort(function (a, b) { return ((b && b.severity) === "critical") - ((a && a.severity) === "critical"); });
+    var ul = $("insights");
+    ul.setAttribute("data-count", String(list.length));
+    var cnt = $("insights-count");
+    cnt.textContent = String(list.length);
+    cnt.setAttribute("data-value", String(list.length));
+    if (!list.length) {
+      replaceKids(ul, h("li", { class: "empty" }, "No query insights."));
+      return;
+    }
+    replaceKids(ul, list.map(function (i) {
+      i = i || {};
+      var sev = statusOf(i.severity);
+      var message = i.message === undefined || i.message === null ? DASH : String(i.message);
+      return h("li", { class: "rec insight", data: { priority: sev, type: i.type } },
+        h("span", { class: "badge", data: { status: sev } }, sev === "unknown" ? DASH : sev),
+        h("span", { class: "rec-desc" }, i.type === "skewed_fragments" ? queryLink({ query_id: i.subject }, message) : message),
+        i.recommendation ? h("span", { class: "rec-action" }, String(i.recommendation)) : null,
+        i.type ? h("span", { class: "rec-meta" }, String(i.type)) : null);
+    }));
+  }
+
   /* ------------------------------------------------------------------ queries */
 
   function sqlText(v) {
@@ -837,6 +861,9 @@
     safely("alerts", function () { renderIfChanged("alerts", msg.alerts || [], function () { renderAlerts(msg.alerts); }); });
     safely("recommendations", function () {
       renderIfChanged("recommendations", msg.recommendations || [], function () { renderRecommendations(msg.recommendations); });
+    });
+    safely("insights", function () {
+      renderIfChanged("insights", msg.insights || [], function () { renderInsights(msg.insights); });
     });
     safely("queries", function () { renderQueries(msg.queries); });
     body.setAttribute("data-updates", String((parseInt(body.getAttribute("data-updates"), 10) || 0) + 1));

@@ -143,11 +143,15 @@ class CoordinatorMonitor:
             self._workers[worker_id] = monitor
 
     def unregister_worker(self, worker_id: str) -> WorkerSource:
-        """Stop watching a worker and return its monitor; KeyError for an unknown id."""
+        """Stop watching a worker and return its monitor, closed; its series leave its registry, so they are
+        gone from the next scrape (no stale series of a removed worker). KeyError for an unknown id."""
         with self._lock:
             if worker_id not in self._workers:
                 raise KeyError(f"worker {worker_id!r} is not registered")
-            return self._workers.pop(worker_id)
+            monitor = self._workers.pop(worker_id)
+        monitor.close()
+        monitor.registry.remove_series("worker_id", worker_id)
+        return monitor
 
     def workers(self) -> dict[str, WorkerSource]:
         """Registered monitors by worker id (a copy)."""

@@ -176,6 +176,11 @@ class MetricsRegistry:
             family.remove(*(values[label] for label in label_names))
         return True
 
+    def remove_series(self, label: str, value: str) -> int:
+        """Drop every labelled series whose `label` is `value` (e.g. all of one worker's); how many went."""
+        doomed = [metric for metric in list(self._metrics.values()) if metric.labels.get(label) == value]
+        return sum(self.remove(metric.name, metric.labels) for metric in doomed)
+
     def get_all_metrics(self) -> list[Metric]:
         """Every metric created in this registry, in creation order."""
         return list(self._metrics.values())

@@ -1,5 +1,5 @@
 """OpenTelemetry for finished queries (extra `bytedb-exporter[otel]`): the semantic-convention
-`db.client.operation.duration` histogram and a span per query with a child span per phase.
+`db.client.operation.duration` histogram and a span per query with a child span per phase and per fragment.
 
 Hooks into a QueryMonitor through its listener API; export goes wherever the given (or global)
 MeterProvider and TracerProvider send it, e.g. OTLP with the opentelemetry-exporter-otlp package.
@@ -51,7 +51,9 @@ class OTelQueryRecorder:
 
         The query span has the measured start and duration. Phase spans carry the measured phase
         durations laid end to end in phase order from the query's start (QueryMetrics keeps each
-        phase's duration, not its start).
+        phase's duration, not its start). Each recorded fragment is a span under the execution phase
+        (under the query when no execution phase was timed) with its measured duration, starting its
+        queued seconds after that phase's start.
         """
         attributes = query_attributes(query)
         self._duration.record(query.total_seconds, attributes)
@@ -65,6 +67,7 @@ class OTelQueryRecorder:
         if query.error_message:
             span.set_status(Status(StatusCode.ERROR, query.error_message))
         parent = trace.set_span_in_context(span)
+        fragments_parent, fragments_start = parent, start
         offset = start
         for phase in PHASES:
             seconds = query.phase_seconds.get(phase)
@@ -74,5 +77,14 @@ class OTelQueryRecorder:
             child = self._tracer.start_span(phase, context=parent, start_time=offset,
                                             attributes={"bytedb.phase": phase})
             child.end(end_time=end)
+            if phase == "execution":
+                fragments_parent, fragments_start = trace.set_span_in_context(child), offset
             offset = end
+        for fragment in query.fragments or ():
+            began = fragments_start + int(fragment.queued_seconds * 1e9)
+            child = self._tracer.start_span(
+                "fragment", context=fragments_parent, start_time=began,
+                attributes={"bytedb.worker_id": fragment.worker_id, "bytedb.rows": fragment.rows,
+                            "bytedb.bytes": fragment.bytes, "bytedb.queued_seconds": fragment.queued_seconds})
+            child.end(end_time=began + int(fragment.seconds * 1e9))
         span.end(end_time=start + int(query.total_seconds * 1e9))

@@ -159,6 +159,7 @@ class MonitorViews:
             },
             "alerts": self.alerts(stats.active_alerts),
             "recommendations": self.recommendations(stats),
+            "insights": self.insights(),
         }
 
 

@@ -84,3 +84,20 @@ def test_a_failed_query_span_has_the_error_status_and_close_stops_recording(otel
     with monitor.monitor_query("q-3", "DELETE FROM t"):
         pass
     assert len([s for s in spans.get_finished_spans() if s.parent is None]) == 1
+
+
+def test_each_fragment_is_a_span_under_the_execution_phase(otel: OTel) -> None:
+    monitor, _, _, spans = otel
+    with monitor.monitor_query("q-2", "SELECT count(*) FROM t") as execution:
+        with execution.phase("execution"):
+            execution.record_fragment("worker-1", 0.25, rows=10, bytes=400, queued_seconds=0.5)
+            execution.record_fragment("worker-2", 1.0)
+    finished = {span.name: span for span in spans.get_finished_spans() if span.name != "fragment"}
+    fragments = sorted((s for s in spans.get_finished_spans() if s.name == "fragment"),
+                       key=lambda s: s.attributes["bytedb.worker_id"])
+    assert [s.attributes["bytedb.worker_id"] for s in fragments] == ["worker-1", "worker-2"]
+    phase = finished["execution"]
+    assert all(s.parent is not None and s.parent.span_id == phase.context.span_id for s in fragments)
+    assert [(s.end_time - s.start_time) / 1e9 for s in fragments] == pytest.approx([0.25, 1.0])
+    assert (fragments[0].start_time - phase.start_time) / 1e9 == pytest.approx(0.5)
+    assert fragments[0].attributes["bytedb.rows"] == 10 and fragments[0].attributes["bytedb.bytes"] == 400
