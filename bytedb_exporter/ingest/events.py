@@ -9,7 +9,7 @@ from typing import Any
 
 from bytedb_exporter.cluster.worker_metrics import SEVERITIES
 from bytedb_exporter.config.sections import ID_EXPECT, ID_PATTERN
-from bytedb_exporter.query.execution import PHASES
+from bytedb_exporter.query.execution import MAX_FRAGMENTS, PHASES
 from bytedb_exporter.query.sqltext import QUERY_TYPES
 
 __all__ = ["REFUSALS", "Event", "EventError", "IngestContext", "refused", "validate_batch"]
@@ -39,7 +39,6 @@ MAX_WORKER_ID = 64
 MAX_ERROR = 4096
 MAX_TEXT = 100_000
 MAX_COUNT = 10_000
-MAX_FRAGMENTS = 1000  # fragment_timings in one event
 FRAGMENT_KEYS = ("worker_id", "duration_ms", "rows", "bytes", "queued_ms")
 MAX_AMOUNT = 2 ** 53
 MAX_MS = 7 * 24 * 3600 * 1000.0

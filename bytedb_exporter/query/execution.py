@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from bytedb_exporter.query.monitor import QueryMonitor
 
 PHASES = ("planning", "execution", "aggregation", "coordination")
+MAX_FRAGMENTS = 1000  # fragments kept per query (record_fragment, and fragment_timings of one ingest event)
 _STARTED = {phase: f"_{phase}_started" for phase in PHASES}  # the slot holding a running phase's start
 
 
@@ -135,10 +136,13 @@ class QueryExecution:
 
     def record_fragment(self, worker_id: str, seconds: float, rows: int = 0, bytes: int = 0,
                         queued_seconds: float = 0.0) -> None:
-        """One fragment of this query ran on `worker_id` for `seconds` (after `queued_seconds` waiting)."""
+        """One fragment of this query ran on `worker_id` for `seconds` (after `queued_seconds` waiting); at
+        most MAX_FRAGMENTS per query are kept, a ValueError says so beyond (memory stays bounded)."""
         fragment = Fragment(str(worker_id), float(seconds), int(rows), int(bytes), float(queued_seconds))
         if min(fragment.seconds, fragment.rows, fragment.bytes, fragment.queued_seconds) < 0:
             raise ValueError(f"fragment figures must not be negative, got {fragment}")
+        if self.fragments is not None and len(self.fragments) >= MAX_FRAGMENTS:
+            raise ValueError(f"query {self.query_id!r} already has {MAX_FRAGMENTS} fragments, the most kept per query")
         if self.fragments is None:
             self.fragments = [fragment]
         else:

@@ -2,6 +2,7 @@ import pytest
 from prometheus_client import generate_latest
 from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
 
+from bytedb_exporter.query.execution import MAX_FRAGMENTS
 from bytedb_exporter.query.fragments import fragment_skew
 from bytedb_exporter.query.models import Fragment
 from bytedb_exporter.query.monitor import QueryMonitor
@@ -53,3 +54,12 @@ def test_duration_buckets_carry_query_id_exemplars_in_openmetrics():
     lines = [line for line in text.splitlines() if "query_id=" in line]
     assert len(lines) == 1 and lines[0].startswith('bytedb_query_duration_seconds_bucket{le="0.025",query_type=')
     assert '# {query_id="q-exemplar"} 0.02' in lines[0]
+
+
+def test_a_query_keeps_at_most_max_fragments():
+    execution = QueryMonitor().start_query_monitoring("many", "SELECT 1")
+    for _ in range(MAX_FRAGMENTS):
+        execution.record_fragment("w1", 0.001)
+    with pytest.raises(ValueError, match="fragments, the most kept per query"):
+        execution.record_fragment("w1", 0.001)
+    assert len(execution.finish().fragments) == MAX_FRAGMENTS
