@@ -88,8 +88,10 @@ def steady(text):
 
 
 def coordinator():
+    """scrape_cache_seconds 0: each example compares /metrics right before and right after its batch."""
     return Service(parse_config({
-        "role": "coordinator", "node_id": "coordinator", "workers": [{"id": "remote-1", "url": "http://127.0.0.1:9"}],
+        "role": "coordinator", "node_id": "coordinator", "scrape_cache_seconds": 0,
+        "workers": [{"id": "remote-1", "url": "http://127.0.0.1:9"}],
         "limits": {"max_workers": 60, "max_open_queries": 50, "max_batch_events": 20},
         "thresholds": {"offline_after_seconds": 3600}}, "fuzz.yml"))
 
