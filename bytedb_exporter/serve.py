@@ -118,7 +118,8 @@ class Service:
         def context() -> IngestContext:
             pushed = {wid: m for wid, m in coordinator.workers().items() if wid not in remotes}
             return IngestContext(
-                accepts_queries=True, open_queries=applier.open_queries(), max_open_queries=c.limits.max_open_queries,
+                accepts_queries=True, open_queries=applier.open_queries(), fragments_kept=applier.fragments_kept(),
+                max_open_queries=c.limits.max_open_queries,
                 known_workers=frozenset(pushed),
                 foreign_workers={wid: f"worker {wid!r} is polled from {r.url}; post its events to that exporter"
                                  for wid, r in remotes.items()},

@@ -68,7 +68,7 @@ def parse_config(data: Any, source: str = "<config>", env: Mapping[str, str] = {
     listen.finish()
     history = top.section("history")
     values: dict[str, Any] = dict(
-        history_minutes=history.positive("minutes", Config.history_minutes),
+        history_minutes=history.positive("minutes", Config.history_minutes, 1440),
         query_history=history.count("queries", Config.query_history),
         failed_query_history=history.count("failed_queries", Config.failed_query_history),
         top_queries=history.count("top_queries", Config.top_queries),
@@ -76,7 +76,8 @@ def parse_config(data: Any, source: str = "<config>", env: Mapping[str, str] = {
         slow_queries=history.count("slow_queries", Config.slow_queries),
         slow_query_db=history.get("slow_query_db", str, None),
         export_statements=history.count("export_statements", Config.export_statements, 0, 1000),
-        slow_query_retention_days=history.positive("slow_query_retention_days", Config.slow_query_retention_days),
+        slow_query_retention_days=history.positive("slow_query_retention_days", Config.slow_query_retention_days,
+                                                    3650),
         error_history=history.count("worker_errors", Config.error_history))
     history.finish()
     poll = top.section("poll")

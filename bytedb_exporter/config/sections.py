@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -41,11 +42,14 @@ class Section:
         value = self.data.get(name)
         if value is None:
             return default
-        expect = expect or {str: "a string", int: "an integer", float: "a number", bool: "true or false"}[kind]
+        expect = expect or {str: "a non-empty string of valid UTF-8", int: "an integer", float: "a number",
+                            bool: "true or false"}[kind]
         ok = isinstance(value, kind) and not (kind is not bool and isinstance(value, bool))
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value, ok = float(value), True
-        if kind is str and ok and isinstance(value, str) and not value.strip():
+        if kind is str and ok and isinstance(value, str) and (not value.strip() or not _clean_text(value)):
+            ok = False
+        if kind is float and ok and isinstance(value, float) and not math.isfinite(value):
             ok = False
         if not ok or (check is not None and not check(value)):
             self.problems.append(f"{self.key(name)}: expected {expect}, got {value!r}")
@@ -59,8 +63,8 @@ class Section:
             self.problems.append(f"{self.key(name)}: missing; expected {missing}")
         return value
 
-    def positive(self, name: str, default: float) -> float:
-        return self.get(name, float, default, lambda v: v > 0, "a positive number")
+    def positive(self, name: str, default: float, high: float = 10 ** 9) -> float:
+        return self.get(name, float, default, lambda v: 0 < v <= high, f"a number above 0, at most {high:g}")
 
     @overload
     def count(self, name: str, default: int, low: int = 1, high: int = 10 ** 9) -> int: ...
@@ -80,6 +84,15 @@ class Section:
         for name in sorted(set(self.data) - self.known - set(allowed_later), key=str):
             expected = ", ".join(sorted(self.known)) or "no keys"
             self.problems.append(f"{self.key(str(name))}: unknown key; expected one of {expected}")
+
+
+def _clean_text(value: str) -> bool:
+    """Valid UTF-8 (no lone surrogate, as a YAML escape can write) and no NUL."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return "\x00" not in value
 
 
 def _kind(value: Any) -> str:

@@ -46,6 +46,10 @@ class EventApplier:
         """Ids of queries started and not yet ended."""
         return frozenset(self._open)
 
+    def fragments_kept(self) -> dict[str, int]:
+        """How many fragments each open query holds."""
+        return {query_id: len(execution.fragments or ()) for query_id, execution in self._open.items()}
+
     def apply(self, events: Sequence[Event]) -> dict[str, int]:
         """Apply every event in order (call only with a batch validate_batch accepted); counts per kind."""
         counts = {"query": 0, "worker": 0}

@@ -32,7 +32,8 @@ WORKER_FIELDS: dict[str, tuple[str, ...]] = {
 }
 EVENT_FIELDS: dict[str, tuple[str, ...]] = {**QUERY_FIELDS, **WORKER_FIELDS}
 # Codes of events that are well formed but refused by a limit or by where they were sent (HTTP 422).
-REFUSALS = ("unknown_query_type", "cardinality_limit", "too_many_open_queries", "wrong_exporter")
+REFUSALS = ("unknown_query_type", "cardinality_limit", "too_many_open_queries", "too_many_fragments",
+            "wrong_exporter")
 # Longest strings (characters): query ids, worker ids (a label value), error texts, SQL texts.
 MAX_ID = 128
 MAX_WORKER_ID = 64
@@ -83,6 +84,7 @@ class IngestContext:
 
     accepts_queries: bool
     open_queries: frozenset[str] = frozenset()
+    fragments_kept: Mapping[str, int] = field(default_factory=dict)  # fragments already held by each open query
     max_open_queries: int = 10000
     known_workers: frozenset[str] = frozenset()
     foreign_workers: Mapping[str, str] = field(default_factory=dict)
@@ -188,7 +190,8 @@ def _fragments(raw: Any) -> list[tuple[str, float, int, int, float]]:
     return out
 
 
-def _query_event(kind: str, raw: Mapping[str, Any], ctx: IngestContext, open_ids: set[str]) -> Event:
+def _query_event(kind: str, raw: Mapping[str, Any], ctx: IngestContext, open_ids: set[str],
+                 fragment_counts: dict[str, int]) -> Event:
     if not ctx.accepts_queries:
         raise Invalid("query events go to the coordinator's exporter, not a worker's", "wrong_exporter")
     query_id = _text("query_id", raw.get("query_id"), MAX_ID, identifier=True)
@@ -207,8 +210,15 @@ def _query_event(kind: str, raw: Mapping[str, Any], ctx: IngestContext, open_ids
             raise Invalid(f"{len(open_ids)} queries are open, the limit is {ctx.max_open_queries}",
                           "too_many_open_queries")
         open_ids.add(query_id)
+        fragment_counts[query_id] = 0
     elif query_id not in open_ids:
         raise Invalid(f"query_id: no open query {query_id!r} (send query_start first)")
+    if "fragment_timings" in values:
+        kept, more = fragment_counts.get(query_id, ctx.fragments_kept.get(query_id, 0)), len(values["fragment_timings"])
+        if kept + more > MAX_FRAGMENTS:
+            raise Invalid(f"fragment_timings: query {query_id!r} holds {kept} fragments, {more} more would pass the "
+                          f"{MAX_FRAGMENTS} kept per query", "too_many_fragments")
+        fragment_counts[query_id] = kept + more
     if kind == "query_end":
         if "duration_ms" in raw:
             values["duration"] = _amount("duration_ms", raw["duration_ms"], MAX_MS, False) / 1000.0
@@ -267,6 +277,7 @@ def validate_batch(raw_events: Sequence[Any], ctx: IngestContext) -> tuple[list[
     events: list[Event] = []
     errors: list[EventError] = []
     open_ids: set[str] = set(ctx.open_queries)
+    fragment_counts: dict[str, int] = {}
     new_ids: set[str] = set()
     active_counts: dict[str, int] = {}
     for index, raw in enumerate(raw_events):
@@ -283,7 +294,7 @@ def validate_batch(raw_events: Sequence[Any], ctx: IngestContext) -> tuple[list[
                 names = ", ".join(map(_short, unknown[:10]))
                 raise Invalid(f"unknown field(s) {names} for {kind}; expected {', '.join(sorted(allowed))}")
             if kind in QUERY_FIELDS:
-                events.append(_query_event(kind, raw, ctx, open_ids))
+                events.append(_query_event(kind, raw, ctx, open_ids, fragment_counts))
             else:
                 events.append(_worker_event(kind, raw, ctx, new_ids, active_counts))
         except Invalid as error:

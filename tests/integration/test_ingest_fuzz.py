@@ -35,7 +35,11 @@ AMOUNT = st.integers(0, 10 ** 6)
 MS = st.floats(0, 10_000, allow_nan=False)
 FIELDS = ["type", "worker_id", "query_id", "sql", "query_type", "count", "size_bytes", "rows", "bytes", "error",
           "severity", "latency_ms", "duration_ms", "phases", "cache_hit_rate", "original_cost", "optimized_cost",
-          "bytes_received", "bytes_sent", "success", "query", "workers", "fragments", "user"]
+          "bytes_received", "bytes_sent", "success", "query", "workers", "fragments", "user", "fragment_timings",
+          "plan"]
+FRAGMENT = st.fixed_dictionaries({"worker_id": st.one_of(st.sampled_from(WORKERS), st.sampled_from(WORKERS), NASTY),
+                                  "duration_ms": st.one_of(MS, MS, NASTY)},
+                                 optional={"rows": AMOUNT, "bytes": AMOUNT, "queued_ms": MS})
 
 
 def worker_event(kind, **fields):
@@ -54,7 +58,8 @@ VALID = st.one_of(
                           optional={"query_type": st.sampled_from(["SELECT", "insert", "DDL"]), "workers": AMOUNT}),
     st.fixed_dictionaries({"type": st.just("query_update"), "query_id": st.sampled_from(QUERIES), "rows": AMOUNT},
                           optional={"phases": st.fixed_dictionaries({"planning_ms": MS}),
-                                    "cache_hit_rate": st.floats(0, 100)}),
+                                    "cache_hit_rate": st.floats(0, 100), "plan": PRINTABLE,
+                                    "fragment_timings": st.lists(FRAGMENT, max_size=4)}),
     st.fixed_dictionaries({"type": st.just("query_end"), "query_id": st.sampled_from(QUERIES)},
                           optional={"duration_ms": MS, "error": PRINTABLE}),
 )

@@ -56,6 +56,19 @@ def test_bad_fragment_timings_refuse_the_batch(client, fragments, field):
     assert client.get("/api/queries/q-8").status_code == 404
 
 
+def test_fragments_beyond_those_kept_per_query_are_refused_across_batches(client):
+    """Each batch holds at most 1000 fragment timings, and so does a query over all its batches (422, no 500)."""
+    many = [{"worker_id": "w1", "duration_ms": 1}] * 700
+    start = [{"type": "query_start", "query_id": "q-10", "sql": "SELECT 1", "fragment_timings": many}]
+    assert client.post("/api/v1/events", json=start).status_code == 200
+    more = [{"type": "query_update", "query_id": "q-10", "fragment_timings": many}]
+    response = client.post("/api/v1/events", json=more)
+    assert response.status_code == 422 and response.get_json()["errors"][0]["code"] == "too_many_fragments"
+    end = [{"type": "query_end", "query_id": "q-10", "fragment_timings": many[:300]}]
+    assert client.post("/api/v1/events", json=end).status_code == 200
+    assert len(client.get("/api/queries/q-10").get_json()["fragments"]) == 1000
+
+
 def test_insights_name_the_slow_statement_and_the_skewed_query(client):
     events = [{"type": "query_start", "query_id": "q-9", "sql": "SELECT * FROM big WHERE x = 1"},
               {"type": "query_end", "query_id": "q-9", "duration_ms": 900, "fragment_timings": FRAGMENTS}]

@@ -109,6 +109,18 @@ def test_refusals_instead_of_new_label_values():
     assert codes(starts)[0] == [(3, "too_many_open_queries")]
 
 
+def test_fragments_kept_per_query_are_counted_across_events_and_batches():
+    timings = [{"worker_id": "w1", "duration_ms": 1}] * 600
+    start = {"type": "query_start", "query_id": "q", "sql": "SELECT 1"}
+    update = {"type": "query_update", "query_id": "q", "fragment_timings": timings}
+    assert codes([start, update, update])[0] == [(2, "too_many_fragments")]
+    held = IngestContext(accepts_queries=True, open_queries=frozenset(["q"]), fragments_kept={"q": 401})
+    found, reasons = codes([update], held)
+    assert found == [(0, "too_many_fragments")] and "holds 401 fragments, 600 more" in reasons[0]
+    assert validate_batch([update], IngestContext(accepts_queries=True, open_queries=frozenset(["q"]),
+                                                  fragments_kept={"q": 400}))[1] == []
+
+
 def test_worker_exporter_refuses_other_workers_and_query_events():
     found, reasons = codes([{"type": "heartbeat", "worker_id": "w2"}, LIFECYCLE[0]], WORKER)
     assert found == [(0, "cardinality_limit"), (1, "wrong_exporter")]
