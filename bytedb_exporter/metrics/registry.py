@@ -11,6 +11,7 @@ import prometheus_client
 from prometheus_client import CollectorRegistry
 
 from bytedb_exporter._version import __version__
+from bytedb_exporter.metrics.text import is_encodable
 from bytedb_exporter.metrics.types import Counter, Gauge, Histogram, Labels, Metric, Timer
 
 # The `_created` series double the exposition and no dashboard of ours reads them.
@@ -62,8 +63,9 @@ class MetricsRegistry:
 
     def set_labels(self, **labels: str) -> None:
         """Set labels added to every metric of this registry (before any metric exists)."""
-        for key in labels:
+        for key, value in labels.items():
             _check_name(key, "label")
+            _check_label_value(key, value)
         with self._lock:
             if self._metrics:
                 raise ValueError("set_labels must be called before the first metric is created")
@@ -124,8 +126,9 @@ class MetricsRegistry:
     def _create(self, kind: str, name: str, description: str, labels: dict[str, str],
                 buckets: tuple[float, ...]) -> Metric:
         _check_name(name, "metric")
-        for label in labels:
+        for label, value in labels.items():
             _check_name(label, "label")
+            _check_label_value(label, value)
         all_labels = {**self._const_labels, **{k: str(v) for k, v in labels.items()}}
         label_names = tuple(sorted(all_labels))
         family_name = _strip_total(name) if kind == "counter" else name
@@ -208,6 +211,11 @@ def _check_name(name: str, what: str) -> None:
     if not isinstance(name, str) or not NAME_PATTERN.match(name) or name.startswith("__"):
         raise ValueError(f"invalid {what} name {name!r}: "
                          "use letters, digits and underscores, not starting with a digit")
+
+
+def _check_label_value(label: str, value: object) -> None:
+    if not is_encodable(str(value)):
+        raise ValueError(f"label {label}: value {value!r} is not valid UTF-8 (a lone surrogate)")
 
 
 _default_registry: MetricsRegistry | None = None

@@ -1,11 +1,13 @@
 """One monitored query: phase timings and facts set while it runs, finished once."""
 from __future__ import annotations
 
+import math
 import time
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from bytedb_exporter.metrics.jsonutil import as_seconds
+from bytedb_exporter.metrics.text import encodable
 from bytedb_exporter.query.models import Fragment, QueryMetrics
 from bytedb_exporter.query.sqltext import classify_sql
 
@@ -29,8 +31,8 @@ class QueryExecution:
 
     def __init__(self, monitor: QueryMonitor, query_id: str, sql: str):
         self._monitor = monitor
-        self.query_id = query_id
-        self.sql = sql
+        self.query_id = encodable(query_id)
+        self.sql = encodable(sql)
         self.query_type: str | None = None
         self.start_timestamp = time.time()
         self._started = time.perf_counter()
@@ -50,7 +52,7 @@ class QueryExecution:
 
     def set_query_type(self, query_type: str) -> None:
         """SELECT, SELECT_AGGREGATE, ...; types outside QUERY_TYPES are labelled OTHER in Prometheus."""
-        self.query_type = query_type
+        self.query_type = encodable(query_type)
 
     def start_phase(self, name: str) -> None:
         """Start timing a phase (planning, execution, aggregation or coordination)."""
@@ -108,17 +110,17 @@ class QueryExecution:
         seconds[name] = seconds.get(name, 0.0) + ended - started
 
     def set_worker_info(self, workers_used: int, fragments_executed: int) -> None:
-        self.workers_used = int(workers_used)
-        self.fragments_executed = int(fragments_executed)
+        self.workers_used, self.fragments_executed = _count("workers_used", workers_used), _count(
+            "fragments_executed", fragments_executed)
 
     def set_data_info(self, rows_processed: int, bytes_transferred: int) -> None:
-        self.rows_processed = int(rows_processed)
-        self.bytes_transferred = int(bytes_transferred)
+        self.rows_processed, self.bytes_transferred = _count("rows_processed", rows_processed), _count(
+            "bytes_transferred", bytes_transferred)
 
     def set_optimization_info(self, applied: bool, original_cost: float, optimized_cost: float) -> None:
+        costs = _finite("original_cost", original_cost), _finite("optimized_cost", optimized_cost)
         self.optimization_applied = bool(applied)
-        self.original_cost = float(original_cost)
-        self.optimized_cost = float(optimized_cost)
+        self.original_cost, self.optimized_cost = costs
 
     def set_cache_info(self, hit_rate_percent: float) -> None:
         """Cache hit rate of this query in percent (0..100)."""
@@ -128,19 +130,18 @@ class QueryExecution:
 
     def set_network_latency(self, latency: float | timedelta) -> None:
         """Network latency of this query (seconds or timedelta)."""
-        self.network_latency = as_seconds(latency)
+        self.network_latency = _finite("network latency", as_seconds(latency))
 
     def set_coordination_overhead(self, overhead: float | timedelta) -> None:
         """Coordination overhead measured elsewhere (seconds or timedelta)."""
-        self.phase_seconds["coordination"] = as_seconds(overhead)
+        self.phase_seconds["coordination"] = _finite("coordination overhead", as_seconds(overhead))
 
     def record_fragment(self, worker_id: str, seconds: float, rows: int = 0, bytes: int = 0,
                         queued_seconds: float = 0.0) -> None:
         """One fragment of this query ran on `worker_id` for `seconds` (after `queued_seconds` waiting); at
         most MAX_FRAGMENTS per query are kept, a ValueError says so beyond (memory stays bounded)."""
-        fragment = Fragment(str(worker_id), float(seconds), int(rows), int(bytes), float(queued_seconds))
-        if min(fragment.seconds, fragment.rows, fragment.bytes, fragment.queued_seconds) < 0:
-            raise ValueError(f"fragment figures must not be negative, got {fragment}")
+        fragment = Fragment(encodable(worker_id), _finite("fragment seconds", seconds), _count("fragment rows", rows),
+                            _count("fragment bytes", bytes), _finite("fragment queued_seconds", queued_seconds))
         if self.fragments is not None and len(self.fragments) >= MAX_FRAGMENTS:
             raise ValueError(f"query {self.query_id!r} already has {MAX_FRAGMENTS} fragments, the most kept per query")
         if self.fragments is None:
@@ -150,11 +151,11 @@ class QueryExecution:
 
     def set_plan(self, plan: str) -> None:
         """The query's plan as text (shown on its page and kept in the slow-query log)."""
-        self.plan = str(plan)
+        self.plan = encodable(plan)
 
     def set_error(self, error: BaseException | str) -> None:
         """Mark the query failed with this error."""
-        self.error_message = str(error) or type(error).__name__
+        self.error_message = encodable(error) or type(error).__name__
 
     def finish(self, total_seconds: float | None = None) -> QueryMetrics:
         """Stop the clock, record everything and return the query's metrics (only once).
@@ -164,8 +165,7 @@ class QueryExecution:
         """
         total = time.perf_counter() - self._started
         if total_seconds is not None:
-            if total_seconds < 0:
-                raise ValueError(f"total_seconds must not be negative, got {total_seconds}")
+            total_seconds = _finite("total_seconds", total_seconds)
             self.start_timestamp = time.time() - total_seconds
             total = total_seconds
         if self.result is not None:
@@ -181,6 +181,22 @@ class QueryExecution:
         )
         self._monitor._record(self.result)
         return self.result
+
+
+def _finite(name: str, value: float) -> float:
+    """`value` as a float when it is finite and not negative, else a ValueError naming it (nothing is stored)."""
+    number = float(value)
+    if not (math.isfinite(number) and number >= 0):
+        raise ValueError(f"{name} must be a finite number not below 0, got {value!r}")
+    return number
+
+
+def _count(name: str, value: int) -> int:
+    """`value` as an int when it is not negative, else a ValueError naming it."""
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"{name} must not be negative, got {value!r}")
+    return number
 
 
 class PhaseTiming:
