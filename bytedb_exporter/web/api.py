@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -24,18 +25,33 @@ def state() -> Any:
     return current_app.extensions["bytedb"]
 
 
+INTEGER = re.compile(r"^-?[0-9]{1,12}\Z")  # ASCII digits only: int() would also take " 5", "1_0" and "٣"
+
+
 def int_arg(name: str, default: int, low: int, high: int) -> int:
     """An integer query parameter within [low, high], else a 400 naming it."""
     raw = request.args.get(name)
     if raw is None:
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise BadRequest("invalid_parameter", f"{name} must be an integer, got {raw!r}") from None
+    if not INTEGER.match(raw):
+        raise BadRequest("invalid_parameter", f"{name} must be an integer, got {raw!r}")
+    value = int(raw)
     if not low <= value <= high:
         raise BadRequest("invalid_parameter", f"{name} must be between {low} and {high}, got {value}")
     return value
+
+
+def choice_arg(name: str, default: str, choices: Iterable[str]) -> str:
+    """A query parameter that must be one of `choices`, else a 400 naming them."""
+    value = request.args.get(name, default)
+    if value not in choices:
+        raise BadRequest("invalid_parameter", f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def found_or_404(found: Any, code: str, detail: str) -> Any:
+    """`found` as JSON, or a 404 with `code` and `detail` when it is None."""
+    return json_error(404, code, detail) if found is None else jsonify(found)
 
 
 def preferred_metrics_format(accept: str) -> str:
@@ -83,10 +99,7 @@ def workers() -> Response:
 
 @api.get("/api/workers/<worker_id>")
 def worker(worker_id: str) -> Any:
-    found = state().views.worker(worker_id)
-    if found is None:
-        return json_error(404, "unknown_worker", f"no worker with id {worker_id!r}")
-    return jsonify(found)
+    return found_or_404(state().views.worker(worker_id), "unknown_worker", f"no worker with id {worker_id!r}")
 
 
 @api.get("/api/queries")
@@ -100,9 +113,7 @@ FINGERPRINT = re.compile(r"^[0-9a-f]{16}$")
 @api.get("/api/slow-queries")
 def slow_queries() -> Response:
     """The slow-query log, newest first, as json, ndjson or CSV (`format`)."""
-    fmt = request.args.get("format", "json")
-    if fmt not in FORMATS:
-        raise BadRequest("invalid_parameter", f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    fmt = choice_arg("format", "json", FORMATS)
     entries = state().slow_log.entries(int_arg("limit", 1000, 1, 100000))
     response = Response(render(entries, fmt), mimetype=FORMATS[fmt])
     if fmt == "csv":
@@ -113,9 +124,7 @@ def slow_queries() -> Response:
 @api.get("/api/statements")
 def statements() -> Response:
     """The largest statements by `sort` (total, mean, calls, errors or rows), and the `other` row."""
-    sort = request.args.get("sort", "total")
-    if sort not in SORT_KEYS:
-        raise BadRequest("invalid_parameter", f"sort must be one of {', '.join(SORT_KEYS)}, got {sort!r}")
+    sort = choice_arg("sort", "total", SORT_KEYS)
     queries = state().queries
     rows = queries.get_statement_stats(int_arg("limit", 100, 1, 10000), sort)
     return jsonify({"sort": sort, "stats_since": iso_timestamp(queries.statements_since()),
@@ -141,10 +150,8 @@ def reset_statements() -> Any:
 
 @api.get("/api/queries/<path:query_id>")
 def query(query_id: str) -> Any:
-    found = state().views.query(query_id)
-    if found is None:
-        return json_error(404, "unknown_query", f"no finished query with id {query_id!r} in the recent history")
-    return jsonify(found)
+    return found_or_404(state().views.query(query_id), "unknown_query",
+                        f"no finished query with id {query_id!r} in the recent history")
 
 
 @api.get("/api/insights")

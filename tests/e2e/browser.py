@@ -3,8 +3,11 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from typing import Any
 
-from support import require_binary
+from support import free_port, require_binary
+
+from bytedb_exporter.web.dashboard import Dashboard
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -26,3 +29,17 @@ def chromium_page() -> Iterator[tuple[object, list[str]]]:
             yield page, errors
         finally:
             browser.close()
+
+
+@contextlib.contextmanager
+def dashboard_page(dashboard: Dashboard) -> Iterator[tuple[Any, str, list[str], list[str]]]:
+    """(page, url, errors, dialogs): the dashboard served on a free port and a page to open on it; every
+    JavaScript dialog (what an injected alert() would open) is recorded in `dialogs` and dismissed."""
+    url = dashboard.start(free_port())
+    try:
+        with chromium_page() as (page, errors):
+            dialogs: list[str] = []
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+            yield page, url, errors, dialogs
+    finally:
+        dashboard.stop()
