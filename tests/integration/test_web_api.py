@@ -195,11 +195,17 @@ def test_stream_sends_snapshots_with_the_description_fields(app):
     assert history["interval_seconds"] == 0.05 and len(history["points"]) >= 2
 
 
-def test_snapshot_is_built_once_per_tick_for_all_clients(app):
-    hub = app.extensions["bytedb"].hub
+def counted_builds(hub):
+    """The list that gets an item per snapshot the hub builds (from now on)."""
     builds = []
     original = hub._build
     hub._build = lambda: builds.append(1) or original()
+    return builds
+
+
+def test_snapshot_is_built_once_per_tick_for_all_clients(app):
+    hub = app.extensions["bytedb"].hub
+    builds = counted_builds(hub)
     hub.start()
     responses = [app.test_client().get("/api/stream", buffered=False) for _ in range(5)]
     for response in responses:
@@ -270,9 +276,7 @@ def test_concurrent_requests_while_streaming(app):
 
 def test_no_snapshot_is_built_while_no_client_listens_but_chart_points_are(app):
     hub = app.extensions["bytedb"].hub
-    builds = []
-    original = hub._build
-    hub._build = lambda: builds.append(1) or original()
+    builds = counted_builds(hub)
     hub.start()
     time.sleep(0.4)  # about 8 idle ticks
     assert builds == [] and hub.ticks == 0
