@@ -20,6 +20,7 @@ from bytedb_exporter.metrics.registry import MetricsRegistry
 from bytedb_exporter.prometheus.io_collector import ProcessIOCollector
 from bytedb_exporter.query.monitor import QueryMonitor
 from bytedb_exporter.query.slowlog import SlowQueryLog
+from bytedb_exporter.query.slowstore import RESULTS as STORE_RESULTS
 from bytedb_exporter.query.slowstore import SlowQueryStore
 from bytedb_exporter.web.app import create_app
 from bytedb_exporter.web.discovery import exporter_directory
@@ -75,6 +76,7 @@ class Service:
         self.watch: ProcessWatch | None = None
         self.coordinator: CoordinatorMonitor | None = None
         self.worker: WorkerMonitor | None = None
+        self.store: SlowQueryStore | None = None
         self.app = self._coordinator_app() if config.role == "coordinator" else self._worker_app()
 
     def _ingest(self, registry: MetricsRegistry, applier: EventApplier,
@@ -126,8 +128,9 @@ class Service:
                 new_worker_slots=max(0, c.limits.max_workers - len(remotes) - len(pushed)),
                 worker_active={wid: m.vitals().active_queries for wid, m in pushed.items()})
 
-        store = (SlowQueryStore(c.slow_query_db, c.slow_queries, c.slow_query_retention_days * 86400)
-                 if c.slow_query_db else None)
+        store = (SlowQueryStore(c.slow_query_db, c.slow_queries, c.slow_query_retention_days * 86400,
+                                store_counter(registry)) if c.slow_query_db else None)
+        self.store = store
         slow_log = SlowQueryLog(c.slow_query_seconds, c.slow_queries, store.add if store else None,
                                 store.load(c.slow_queries) if store else ())
         app = create_app(coordinator, queries, stream_interval=c.stream_interval_seconds,
@@ -177,13 +180,23 @@ class Service:
             self.app.extensions["bytedb"].hub.start()
 
     def stop(self) -> None:
-        """Stop every background thread this service started."""
+        """Stop every background thread this service started; write and close the slow-query store."""
         if "bytedb" in self.app.extensions:
             self.app.extensions["bytedb"].hub.stop()
         if self.poller is not None:
             self.poller.stop()
         if self.watch is not None:
             self.watch.stop()
+        if self.store is not None:
+            self.store.close()
+
+
+def store_counter(registry: MetricsRegistry) -> Callable[[str], None]:
+    """Counts the slow-query store's entries by result in `bytedb_slow_query_store_entries_total`."""
+    counters = {result: registry.counter("slow_query_store_entries_total", "Slow-query log entries for the "
+                                         "SQLite store, by result (written, failed, dropped on a full queue).",
+                                         {"result": result}) for result in STORE_RESULTS}
+    return lambda result: counters[result].inc()
 
 
 def run(config: Config) -> int:

@@ -3,7 +3,7 @@
    their queued time, one lane per fragment labelled with its worker. */
 (function () {
   "use strict";
-  var PHASE_ORDER = ["planning", "coordination", "execution", "aggregation"];
+  var PHASE_ORDER = ["planning", "execution", "aggregation", "coordination"];  // QueryExecution PHASES
   var DASH = "–";
 
   function $(id) { return document.getElementById(id); }

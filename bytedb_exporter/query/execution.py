@@ -192,11 +192,10 @@ def _finite(name: str, value: float) -> float:
 
 
 def _count(name: str, value: int) -> int:
-    """`value` as an int when it is not negative, else a ValueError naming it."""
-    number = int(value)
-    if number < 0:
-        raise ValueError(f"{name} must not be negative, got {value!r}")
-    return number
+    """`value` as an int when it is finite and not negative, else a ValueError naming it."""
+    if isinstance(value, float) and not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number not below 0, got {value!r}")
+    return int(value)
 
 
 class PhaseTiming:

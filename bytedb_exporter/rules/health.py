@@ -52,6 +52,9 @@ class Thresholds:
     slow_statement_seconds: float = 0.3  # a statement's mean duration above this is an insight
     statement_error_percent: float = 5.0  # a statement failing more often than this is an insight
     statement_min_calls: int = 10  # calls a statement needs before its error rate counts
+    critical_fragment_skew_ratio: float = 9.0  # a skew insight above this is critical
+    critical_slow_statement_seconds: float = 3.0  # a slow-statement insight above this is critical
+    critical_statement_error_percent: float = 50.0  # an error-prone-statement insight above this is critical
 
     def __post_init__(self) -> None:
         if self.unhealthy_cpu_percent < self.degraded_cpu_percent:
@@ -60,6 +63,11 @@ class Thresholds:
             raise ValueError("unhealthy_memory_bytes must not be below degraded_memory_bytes")
         if self.offline_after_seconds <= 0:
             raise ValueError("offline_after_seconds must be positive")
+        for warning, critical in (("fragment_skew_ratio", "critical_fragment_skew_ratio"),
+                                  ("slow_statement_seconds", "critical_slow_statement_seconds"),
+                                  ("statement_error_percent", "critical_statement_error_percent")):
+            if getattr(self, critical) < getattr(self, warning):
+                raise ValueError(f"{critical} must not be below {warning}")
         if not 0 <= self.cluster_degraded_ratio <= self.cluster_healthy_ratio <= 1:
             raise ValueError("need 0 <= cluster_degraded_ratio <= cluster_healthy_ratio <= 1")
 

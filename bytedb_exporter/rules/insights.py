@@ -34,7 +34,7 @@ def statement_insights(rows: Sequence[Mapping[str, Any]], t: Thresholds) -> list
             mean = row["mean_seconds"]
             found.append(Insight(
                 f"slow_statement:{fingerprint}", "slow_statement",
-                "critical" if mean > 10 * t.slow_statement_seconds else "warning", fingerprint,
+                "critical" if mean > t.critical_slow_statement_seconds else "warning", fingerprint,
                 f"statement {fingerprint} takes {mean:.3g} s on average over {calls} calls "
                 f"(limit thresholds.slow_statement_seconds = {t.slow_statement_seconds:g} s)",
                 "Open one of its queries on /queries/<query_id> (or the slow-query log) to see which phase or "
@@ -45,7 +45,7 @@ def statement_insights(rows: Sequence[Mapping[str, Any]], t: Thresholds) -> list
             if rate > t.statement_error_percent:
                 found.append(Insight(
                     f"error_prone_statement:{fingerprint}", "error_prone_statement",
-                    "critical" if rate > 50 else "warning", fingerprint,
+                    "critical" if rate > t.critical_statement_error_percent else "warning", fingerprint,
                     f"statement {fingerprint} failed {row['errors']} of {calls} calls ({rate:.3g} %, limit "
                     f"thresholds.statement_error_percent = {t.statement_error_percent:g} %)",
                     "Read the errors of its failed queries (GET /api/queries, failed) and fix the statement or the "
@@ -57,7 +57,7 @@ def skew_insights(skews: Sequence[tuple[str, float]], t: Thresholds) -> list[Ins
     """One insight per query (query_id, skew ratio) above thresholds.fragment_skew_ratio."""
     return [Insight(
         f"skewed_fragments:{query_id}", "skewed_fragments",
-        "critical" if ratio > 3 * t.fragment_skew_ratio else "warning", query_id,
+        "critical" if ratio > t.critical_fragment_skew_ratio else "warning", query_id,
         f"query {query_id}: its slowest fragment took {ratio:.3g} x the median one (limit "
         f"thresholds.fragment_skew_ratio = {t.fragment_skew_ratio:g})",
         "Compare the fragments per worker on /queries/<query_id>: a worker that is always slowest is "

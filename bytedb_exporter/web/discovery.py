@@ -30,11 +30,6 @@ class ExporterDirectory:
         with self._lock:
             self._urls[worker_id] = url.rstrip("/")
 
-    def remove(self, worker_id: str) -> None:
-        """Stop announcing a worker's exporter (unknown ids are ignored)."""
-        with self._lock:
-            self._urls.pop(worker_id, None)
-
     def urls(self) -> dict[str, str]:
         """A copy of worker id -> exporter URL."""
         with self._lock:
@@ -75,4 +70,4 @@ def exporter_directory(app: Flask) -> ExporterDirectory:
 def http_sd() -> Any:
     """Prometheus HTTP SD: the coordinator at the address it was reached on, and its watched worker exporters."""
     watched = set(current_app.extensions["bytedb"].coordinator.workers())
-    return jsonify(sd_document(request.host_url, current_app.extensions[EXTENSION], watched))
+    return jsonify(sd_document(request.url_root, current_app.extensions[EXTENSION], watched))

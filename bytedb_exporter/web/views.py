@@ -51,11 +51,13 @@ class MonitorViews:
 
     def insights(self, statements: int = 100, recent: int = 200) -> list[dict[str, Any]]:
         """Slow and error-prone statements (the `statements` largest by total time) and skewed queries
-        (the `recent` newest)."""
+        (the `recent` newest, each id once: its newest run, as /api/queries/<id> shows)."""
         thresholds = self.queries.thresholds
         rows = [row.to_dict() for row in self.queries.get_statement_stats(statements)]
-        skews = [(q.query_id, skew) for q in self.queries.get_recent_queries(recent)
-                 if (skew := fragment_skew(q.fragments)) is not None]
+        newest: dict[str, float | None] = {}
+        for q in self.queries.get_recent_queries(recent):  # newest first: a reused query id counts once
+            newest.setdefault(q.query_id, fragment_skew(q.fragments))
+        skews = [(query_id, skew) for query_id, skew in newest.items() if skew is not None]
         found = statement_insights(rows, thresholds) + skew_insights(skews, thresholds)
         return [insight.to_dict() for insight in found]
 

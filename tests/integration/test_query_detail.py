@@ -78,3 +78,18 @@ def test_insights_name_the_slow_statement_and_the_skewed_query(client):
     assert set(found) == {("slow_statement", fingerprint), ("skewed_fragments", "q-9")}
     assert found[("skewed_fragments", "q-9")]["value"] == 8.0
     assert found[("slow_statement", fingerprint)]["threshold"] == 0.3
+
+
+def test_the_query_page_escapes_its_id_in_the_api_url(client):
+    """url_for keeps the "/" of a path: the page's API URL escapes every character, so ../.. stays in the id."""
+    page = client.get("/queries/..%2F..%2Fmetrics").get_data(as_text=True)
+    assert 'data-api="/api/queries/..%2F..%2Fmetrics"' in page
+
+
+def test_a_reused_query_id_gives_one_skew_insight(client):
+    for _ in range(2):
+        events = [{"type": "query_start", "query_id": "q-11", "sql": "SELECT 1"},
+                  {"type": "query_end", "query_id": "q-11", "duration_ms": 1, "fragment_timings": FRAGMENTS}]
+        assert client.post("/api/v1/events", json=events).status_code == 200
+    ids = [i["id"] for i in client.get("/api/insights").get_json()]
+    assert ids.count("skewed_fragments:q-11") == 1

@@ -101,6 +101,8 @@ def test_example_files_are_valid(name, tmp_path):
      "history.slow_query_retention_days: expected a number above 0, at most 3650"),
     ({**WORKER, "history": {"minutes": 1e6}}, "history.minutes: expected a number above 0, at most 1440"),
     ({**WORKER, "history": {"slow_query_db": "/tmp/\udc80.db"}}, "history.slow_query_db: expected a non-empty string"),
+    ({**WORKER, "history": {"slow_query_db": "/no/such/dir/slow.db"}},
+     "history.slow_query_db: expected a non-empty string of valid UTF-8: a file path in an existing directory"),
     ({**WORKER, "api": {"allow_unauthenticated_reset": "yes"}}, "api.allow_unauthenticated_reset: expected true or"),
     ({**WORKER, "ingest": {"enabled": "yes"}}, "ingest.enabled: expected true or false, got 'yes'"),
     ({**WORKER, "limits": {"max_body_bytes": 10}}, "limits.max_body_bytes: expected an integer from 1024 to"),

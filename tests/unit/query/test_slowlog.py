@@ -1,12 +1,13 @@
 import csv
 import io
 import json
+import sqlite3
 
 import pytest
 
 from bytedb_exporter.query.monitor import QueryMonitor
 from bytedb_exporter.query.slowlog import CSV_COLUMNS, SlowQueryLog, render
-from bytedb_exporter.query.slowstore import SlowQueryStore
+from bytedb_exporter.query.slowstore import QUEUE_SIZE, SlowQueryStore
 
 
 def finish(monitor, query_id, seconds, sql="SELECT * FROM t WHERE a = 1", error=None):
@@ -61,3 +62,27 @@ def test_the_sqlite_store_survives_a_restart_within_its_bounds(tmp_path):
     aged = SlowQueryStore(path, max_rows=3, retention_seconds=0.0)
     assert aged.load(10) == []
     aged.close()
+
+
+def test_a_locked_store_never_blocks_or_breaks_a_finishing_query(tmp_path):
+    """Another process holds the file locked: entries are counted failed (and logged), the queries finish and
+    the in-memory log keeps them; with the writer stuck, a full queue drops entries instead of blocking."""
+    path = tmp_path / "slow.sqlite"
+    results = []
+    store = SlowQueryStore(path, max_rows=3, count=results.append)
+    locker = sqlite3.connect(path, isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    monitor, log = QueryMonitor(), SlowQueryLog(0.1, 10, store.add)
+    monitor.add_listener(log)
+    finish(monitor, "q1", 1.0)
+    store.flush()
+    assert results == ["failed"] and [e["query_id"] for e in log.entries()] == ["q1"]
+    with store._lock:  # the writer is stuck behind a slow disk
+        for _ in range(QUEUE_SIZE + 10):
+            store.add({"query_id": "x"})
+        assert results.count("dropped") >= 5
+    locker.execute("ROLLBACK")
+    store.flush()
+    finish(monitor, "q2", 1.0)
+    store.close()
+    assert results[-1] == "written"

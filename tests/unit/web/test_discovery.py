@@ -58,3 +58,8 @@ def test_document_keeps_only_watched_workers_sorted_by_id():
     document = sd_document("http://127.0.0.1:8091/", directory, {"a", "b"})
     assert [g["targets"][0] for g in document] == ["127.0.0.1:8091", "127.0.0.1:1", "127.0.0.1:2"]
     assert target_group("http://h:1/", "worker", "x")["labels"]["__metrics_path__"] == "/metrics"
+
+
+def test_behind_a_path_prefix_the_coordinator_target_keeps_it():
+    groups = coordinator({}).app.test_client().get("/api/sd", base_url="http://coord.example:8091/bytedb/").get_json()
+    assert groups[0]["labels"]["__metrics_path__"] == "/bytedb/metrics"
