@@ -194,7 +194,8 @@ class Service:
 def store_counter(registry: MetricsRegistry) -> Callable[[str], None]:
     """Counts the slow-query store's entries by result in `bytedb_slow_query_store_entries_total`."""
     counters = {result: registry.counter("slow_query_store_entries_total", "Slow-query log entries for the "
-                                         "SQLite store, by result (written, failed, dropped on a full queue).",
+                                         "SQLite store (history.slow_query_db), by result (written, failed, "
+                                         "dropped on a full queue).",
                                          {"result": result}) for result in STORE_RESULTS}
     return lambda result: counters[result].inc()
 

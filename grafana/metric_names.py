@@ -75,6 +75,7 @@ CONTRACT_METRICS: dict[str, str] = {
     # Live dashboard streams (web app).
     "bytedb_stream_clients": "gauge",
     "bytedb_stream_refused_total": "counter",
+    "bytedb_slow_query_store_entries_total": "counter",
 }
 
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")

@@ -1,6 +1,7 @@
 """docs/metrics.md lists exactly the families a fully wired registry exposes."""
 import os
 import re
+import tempfile
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -44,11 +45,14 @@ def wired_registry():
 
 
 def serve_mode_families():
-    """Families of a serve-mode coordinator (remote workers, ingest) and worker (a watched process)."""
+    """Families of a serve-mode coordinator (remote workers, ingest, a slow-query store) and worker (a watched
+    process)."""
     from bytedb_exporter.config.loader import parse_config
     from bytedb_exporter.serve import Service
 
+    store = tempfile.mkdtemp(prefix="catalog-")
     coordinator = Service(parse_config({"role": "coordinator", "node_id": "c",
+                                        "history": {"slow_query_db": os.path.join(store, "slow.db")},
                                         "workers": [{"id": "w1", "url": "http://127.0.0.1:9"}]}))
     worker = Service(parse_config({"role": "worker", "node_id": "w1", "process": {"pid": os.getpid()}}))
     worker.watch.sample_once()
