@@ -193,7 +193,8 @@ class MetricsRegistry:
         self.collector_registry.register(collector)
 
     def reset(self) -> None:
-        """Forget every metric; wrappers still held elsewhere stop being exported."""
+        """Forget every metric created here; wrappers still held elsewhere stop being exported. Collectors added
+        with register_collector (a QueryMonitor's histograms, the IO collector) stay registered."""
         with self._lock:
             for _, _, family, _ in self._families.values():
                 self.collector_registry.unregister(family)
