@@ -258,10 +258,11 @@ class QueryMonitor:
             return self._statements.reset(time.time(), fingerprint)
 
     def _top_rows(self, limit: int, sort: str) -> list[StatementStats]:
-        # The queued records are applied first; list() of the table's rows runs in C under the GIL, so the
-        # O(n log k) selection runs outside the lock and only the k rows returned are copied under it.
+        # The queued records are applied first; the candidates are listed under the lock (the table's
+        # LEADERS leaders for the top by total, O(LEADERS); else every row, list() in C), the selection
+        # runs outside it and only the k rows returned are copied under it.
         with self._histograms.reading():
-            rows = self._statements.rows()
+            rows = self._statements.candidates(limit, sort)
         chosen = top_statements(rows, limit, sort)
         with self._lock:
             return [dataclasses.replace(row) for row in chosen]

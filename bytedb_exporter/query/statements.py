@@ -6,6 +6,7 @@ import heapq
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from operator import attrgetter
 from typing import Any
 
 from bytedb_exporter.metrics.jsonutil import iso
@@ -114,11 +115,21 @@ class StatementStats:
         }
 
 
+LEADERS = 64  # the rows with the largest totals a StatementTable keeps apart (get_top_queries reads only them)
+
+
 class StatementTable:
     """At most `size` statements; when full, a new one evicts the smallest total time into the `other` row.
 
     A lazy min-heap finds that one: every update pushes (total, seq, key) and only the newest push of a
     key counts; the heap is rebuilt when stale entries outnumber live ones 4 to 1 (amortized O(log n)).
+
+    When `size` exceeds LEADERS, the LEADERS rows with the largest totals (the leaders) are kept apart too,
+    so that the top by total of at most LEADERS rows reads only them. Totals only grow, so a leader stays
+    one until a non-leader passes it: `add` compares a row's total with `_threshold`, a lower bound of the
+    smallest leader total, and only a non-leader above it meets the leaders' min-heap of (total, key), whose
+    totals are lower bounds refreshed when they reach the top (amortized O(log LEADERS)). Eviction never
+    takes a leader (a non-leader ties with it); resetting one re-ranks the table (O(n)).
     Not thread-safe for writers: the monitor holds its lock around `add` and `reset`.
     """
 
@@ -131,6 +142,9 @@ class StatementTable:
         self._newest: dict[str, int] = {}
         self._heap: list[tuple[float, int, str]] = []
         self._seq = 0
+        # The threshold while the leaders have room: every row enters, or none when all rows fit in LEADERS.
+        self._open = -math.inf if size > LEADERS else math.inf
+        self._set_leaders({})
         self.other = StatementStats(OTHER, "", now)
 
     def __len__(self) -> int:
@@ -138,38 +152,85 @@ class StatementTable:
 
     def add(self, normalized: str, seconds: float, failed: bool, rows: int, nbytes: int, cache_hit: bool,
             end: float) -> None:
-        """Count one finished call of a normalized SQL text."""
+        """Count one finished call of a normalized SQL text (`seconds` >= 0: totals only grow)."""
         row = self._rows.get(normalized)
         if row is None:
             if len(self._rows) >= self.size:
                 self._evict_smallest()
             row = self._rows[normalized] = StatementStats(fingerprint(normalized), normalized, end)
         row.add(seconds, failed, rows, nbytes, cache_hit, end)
+        total = row.total_seconds
+        if total > self._threshold and normalized not in self._leaders:
+            self._promote(normalized, row)
         seq = self._seq = self._seq + 1
         self._newest[normalized] = seq
         heap = self._heap
-        heapq.heappush(heap, (row.total_seconds, seq, normalized))
+        heapq.heappush(heap, (total, seq, normalized))
         if len(heap) > 4 * len(self._rows) + 16:
             self._heap = [(self._rows[k].total_seconds, seq, k) for k, seq in self._newest.items()]
             heapq.heapify(self._heap)
 
+    def _promote(self, key: str, row: StatementStats) -> None:
+        """Make a non-leader above the threshold a leader if there is room or it passes the smallest one."""
+        leaders, heap = self._leaders, self._leader_heap
+        if len(leaders) < LEADERS:
+            leaders[key] = row
+            heapq.heappush(heap, (row.total_seconds, key))
+        elif row.total_seconds > self._smallest_leader():
+            del leaders[heapq.heapreplace(heap, (row.total_seconds, key))[1]]
+            leaders[key] = row
+        if len(leaders) == LEADERS:
+            self._threshold = heap[0][0]
+
+    def _smallest_leader(self) -> float:
+        """The smallest leader total: refresh the heap's top until its total is current."""
+        heap, leaders = self._leader_heap, self._leaders
+        while True:
+            stored, key = heap[0]
+            total = leaders[key].total_seconds
+            if total == stored:
+                return total
+            heapq.heapreplace(heap, (total, key))
+
+    def _set_leaders(self, leaders: dict[str, StatementStats]) -> None:
+        self._leaders = leaders
+        self._leader_heap = [(row.total_seconds, key) for key, row in leaders.items()]
+        heapq.heapify(self._leader_heap)
+        self._threshold = self._leader_heap[0][0] if len(leaders) == LEADERS else self._open
+
     def _evict_smallest(self) -> None:
-        while self._heap:
-            _, seq, key = heapq.heappop(self._heap)
-            if self._newest.get(key) == seq:
-                self.other.merge(self._rows.pop(key))
-                del self._newest[key]
-                return
+        """Fold a row with the smallest total into `other`. A leader met first ties with every non-leader
+        (the leaders hold the largest totals), so it goes behind them in the heap and a non-leader goes."""
+        heap, newest = self._heap, self._newest
+        while heap:
+            total, seq, key = heapq.heappop(heap)
+            if newest.get(key) != seq:
+                continue
+            if key in self._leaders:
+                seq = newest[key] = self._seq = self._seq + 1
+                heapq.heappush(heap, (total, seq, key))
+                continue
+            self.other.merge(self._rows.pop(key))
+            del newest[key]
+            return
 
     def rows(self) -> list[StatementStats]:
         """The kept rows (a shallow list; entries keep changing under writers)."""
         return list(self._rows.values())
+
+    def candidates(self, limit: int, sort: str = "total") -> list[StatementStats]:
+        """Rows among which are the `limit` largest by `sort` (a shallow list): the leaders for the top by
+        total of at most LEADERS rows (O(LEADERS)), every row otherwise."""
+        if sort == "total" and limit <= LEADERS and self.size > LEADERS:
+            return list(self._leaders.values())
+        return self.rows()
 
     def reset(self, now: float, fingerprint_: str | None = None) -> int:
         """Forget every statement (and the `other` row), or the one with this fingerprint; how many went."""
         if fingerprint_ is None:
             dropped = len(self._rows)
             self._rows, self._newest, self._heap = {}, {}, []
+            self._set_leaders({})
             self.other = StatementStats(OTHER, "", now)
             self.stats_since = now
             return dropped
@@ -180,11 +241,16 @@ class StatementTable:
         for key, row in self._rows.items():
             if row.fingerprint == fingerprint_:
                 del self._rows[key], self._newest[key]
+                if key in self._leaders:  # the largest non-leader takes its place: rank them all (O(n))
+                    self._set_leaders(dict(heapq.nlargest(LEADERS, self._rows.items(),
+                                                          key=lambda item: item[1].total_seconds)))
                 return 1
         return 0
 
 
 def top_statements(rows: list[StatementStats], limit: int, sort: str = "total") -> list[StatementStats]:
-    """The `limit` largest rows by a SORT_KEYS key, largest first (O(n log limit))."""
-    attribute = SORT_KEYS[sort]
-    return heapq.nlargest(max(limit, 0), rows, key=lambda row: getattr(row, attribute))
+    """The `limit` largest rows by a SORT_KEYS key, largest first, ties in `rows` order (O(n log limit))."""
+    key = attrgetter(SORT_KEYS[sort])
+    if len(rows) <= LEADERS:  # the same rows: on so few, a sort in C beats heapq.nlargest's loop in Python
+        return sorted(rows, key=key, reverse=True)[:max(limit, 0)]
+    return heapq.nlargest(max(limit, 0), rows, key=key)

@@ -1,14 +1,26 @@
+import heapq
 import math
 import random
 import statistics
 import threading
+from unittest import mock
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from prometheus_client import generate_latest
 
+from bytedb_exporter.query import statements
 from bytedb_exporter.query.monitor import QueryMonitor
 from bytedb_exporter.query.sqltext import normalize_sql
-from bytedb_exporter.query.statements import OTHER, StatementStats, StatementTable, fingerprint
+from bytedb_exporter.query.statements import (
+    LEADERS,
+    OTHER,
+    StatementStats,
+    StatementTable,
+    fingerprint,
+    top_statements,
+)
 
 TEMPLATES = [
     "SELECT * FROM orders WHERE id = {}",
@@ -141,3 +153,124 @@ def test_the_top_k_statements_are_exported_only_when_asked():
     assert f'bytedb_statement_errors_total{{fingerprint="{top.fingerprint}"}} 5.0' in text
     assert f'bytedb_statement_seconds_total{{fingerprint="{top.fingerprint}"}} 2.5' in text
     assert sum(line.startswith("bytedb_statement_calls_total{") for line in text.splitlines()) == 2
+
+
+def check_leaders(table: StatementTable) -> None:
+    """The leaders are the table's largest totals, and the top by total read from them is a brute-force sort's."""
+    by_total = sorted((row.total_seconds for row in table.rows()), reverse=True)
+    leaders = table.candidates(statements.LEADERS)
+    assert sorted((row.total_seconds for row in leaders), reverse=True) == by_total[:statements.LEADERS]
+    for limit in {1, min(10, statements.LEADERS), statements.LEADERS}:
+        top = top_statements(leaders, limit)
+        assert [row.total_seconds for row in top] == by_total[:limit]
+
+
+# A step: ("add", text, seconds), rarer ("drop", text) resets one fingerprint, rarest ("reset",) the table.
+SECONDS = st.one_of(st.sampled_from([0.0, 0.001, 0.5, 2.0]), st.floats(0.0, 10.0))
+
+
+def step(kind: int, text: str, seconds: float) -> tuple:
+    return ("reset",) if kind == 0 else ("drop", text) if kind < 4 else ("add", text, seconds)
+
+
+def steps(texts: int, full: int = 0) -> st.SearchStrategy[list[tuple]]:
+    """Random steps on `texts` texts, after adds that fill a table of `full` rows."""
+    fill = st.lists(SECONDS, min_size=full, max_size=full).map(
+        lambda seconds: [("add", f"q{i}", value) for i, value in enumerate(seconds)])
+    text = st.integers(0, texts - 1).map("q{}".format)
+    ops = st.lists(st.builds(step, st.integers(0, 99), text, SECONDS), max_size=300)
+    return st.tuples(fill, ops).map(lambda pair: pair[0] + pair[1])
+
+
+def replay(ops: list[tuple], size: int) -> None:
+    """Run `ops` on a table and on a plain dict of (calls, total): the same rows, an eviction takes a
+    smallest total into `other`, and the leaders are checked after every step."""
+    table = StatementTable(size, now=0.0)
+    model: dict[str, tuple[int, float]] = {}
+    other_calls = 0
+    for op in ops:
+        if op[0] == "add":
+            _, text, seconds = op
+            full = text not in model and len(model) == size
+            table.add(text, seconds, False, 1, 1, False, 1.0)
+            if full:
+                (evicted,) = set(model) - {row.query for row in table.rows()}
+                gone_calls, gone_total = model.pop(evicted)
+                assert gone_total <= min((total for _, total in model.values()), default=math.inf)
+                other_calls += gone_calls
+            calls, total = model.get(text, (0, 0.0))
+            model[text] = (calls + 1, total + seconds)
+        elif op[0] == "drop":
+            assert table.reset(1.0, fingerprint(op[1])) == int(op[1] in model)
+            model.pop(op[1], None)
+        else:
+            table.reset(1.0)
+            model.clear()
+            other_calls = 0
+        assert {row.query: (row.calls, row.total_seconds) for row in table.rows()} == model
+        assert table.other.calls == other_calls
+        check_leaders(table)
+
+
+@settings(max_examples=200, deadline=None)
+@given(steps(texts=120, full=LEADERS + 16))
+def test_the_leaders_are_the_largest_totals_after_any_adds_evictions_and_resets(ops):
+    replay(ops, size=LEADERS + 16)
+
+
+@settings(max_examples=300, deadline=None)
+@given(steps(texts=12))
+def test_a_few_leaders_in_a_small_table_churn_and_stay_the_largest(ops):
+    with mock.patch.object(statements, "LEADERS", 3):
+        replay(ops, size=7)
+
+
+def test_equal_totals_evict_non_leaders_only():
+    table = StatementTable(LEADERS + 4, now=0.0)
+    for i in range(3 * (LEADERS + 4)):  # all tie at 0: the oldest row, a leader, is met first
+        table.add(f"q{i}", 0.0, False, 1, 1, False, 1.0)
+        check_leaders(table)
+    kept = {row.query for row in table.rows()}
+    assert {row.query for row in table.candidates(LEADERS)} <= kept and {f"q{i}" for i in range(LEADERS)} <= kept
+    assert table.other.calls == 2 * (LEADERS + 4)
+
+
+def test_get_top_queries_reads_the_leaders_and_equals_the_full_ranking():
+    monitor = QueryMonitor(top_queries_size=3 * LEADERS)
+    rng = random.Random(11)
+    for step in range(6000):
+        n = min(int(rng.paretovariate(0.8)), 5 * LEADERS)  # a long tail: more texts than the table holds
+        finish(monitor, f"SELECT c{n} FROM t", rng.choice([0.0, 0.01, rng.uniform(0, 0.2)]))
+        if step % 500 == 499:
+            top = monitor.get_statement_stats(1)[0].fingerprint
+            assert monitor.reset_statement_stats(top if step % 1000 == 999 else "0123456789abcdef") == \
+                int(step % 1000 == 999)
+        if step % 50 == 0:
+            ranked = [row.total_seconds for row in monitor.get_statement_stats(10_000)]  # every row, sorted
+            assert [row.total_seconds for row in monitor.get_statement_stats(LEADERS)] == ranked[:LEADERS]
+            assert [t.total_seconds for t in monitor.get_top_queries(10)] == ranked[:10]
+
+
+def test_the_top_rows_are_copies_that_later_calls_leave_alone():
+    monitor = QueryMonitor(top_queries_size=2 * LEADERS)
+    for i in range(2 * LEADERS):
+        finish(monitor, f"SELECT c{i} FROM t", 0.01 * i)
+    top = monitor.get_statement_stats(5)
+    before = [(row.calls, row.total_seconds) for row in top]
+    for row in top:
+        finish(monitor, row.query, 1.0)
+    assert [(row.calls, row.total_seconds) for row in top] == before
+    assert [row.calls for row in monitor.get_statement_stats(5)] == [2] * 5
+
+
+def test_top_statements_equals_heapq_nlargest_with_ties_on_few_rows_and_on_many():
+    rng = random.Random(5)
+    for count in (5, LEADERS, 3 * LEADERS):
+        rows = [StatementStats(f"f{i}", f"q{i}", 0.0) for i in range(count)]
+        for row in rows:
+            for _ in range(rng.randint(1, 3)):
+                row.add(rng.choice([0.5, 1.0, 1.5]), rng.random() < 0.3, rng.choice([0, 10]), 0, False, 1.0)
+        for sort, attribute in statements.SORT_KEYS.items():
+            for limit in (0, 1, 7, count):
+                expected = heapq.nlargest(limit, rows, key=lambda row, a=attribute: getattr(row, a))
+                assert top_statements(rows, limit, sort) == expected
