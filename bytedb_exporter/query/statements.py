@@ -47,7 +47,7 @@ class StatementStats:
     max_seconds: float = 0.0
     rows: int = 0
     bytes: int = 0
-    cache_hits: int = 0
+    cached_calls: int = 0  # calls that reported a 100 % cache hit rate
     first_seen: float = 0.0
     last_seen: float = 0.0
 
@@ -65,7 +65,7 @@ class StatementStats:
         self.errors += failed
         self.rows += rows
         self.bytes += nbytes
-        self.cache_hits += cache_hit
+        self.cached_calls += cache_hit
         if not self.first_seen:
             self.first_seen = end
         self.last_seen = end
@@ -85,7 +85,7 @@ class StatementStats:
         self.errors += other.errors
         self.rows += other.rows
         self.bytes += other.bytes
-        self.cache_hits += other.cache_hits
+        self.cached_calls += other.cached_calls
         self.first_seen = min(self.first_seen, other.first_seen) if self.first_seen else other.first_seen
         self.last_seen = max(self.last_seen, other.last_seen)
 
@@ -95,20 +95,20 @@ class StatementStats:
         return math.sqrt(self.m2 / self.calls) if self.calls else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        """The documented row of /api/statements (min/max absent before the first call)."""
+        """The documented row of /api/statements (mean, stddev, min, max and times null before the first call)."""
         return {
             "fingerprint": self.fingerprint,
             "query": self.query,
             "calls": self.calls,
             "errors": self.errors,
             "total_seconds": self.total_seconds,
-            "mean_seconds": self.mean,
-            "stddev_seconds": self.stddev,
+            "mean_seconds": self.mean if self.calls else None,
+            "stddev_seconds": self.stddev if self.calls else None,
             "min_seconds": self.min_seconds if self.calls else None,
             "max_seconds": self.max_seconds if self.calls else None,
             "rows": self.rows,
             "bytes": self.bytes,
-            "cache_hits": self.cache_hits,
+            "cached_calls": self.cached_calls,
             "first_seen": iso_timestamp(self.first_seen) if self.calls else None,
             "last_seen": iso_timestamp(self.last_seen) if self.calls else None,
             "stats_since": iso_timestamp(self.stats_since),

@@ -109,7 +109,7 @@ def test_merge_of_an_empty_row_changes_nothing():
     row = StatementStats("f", "q", 0.0)
     row.add(1.0, False, 0, 0, True, 5.0)
     row.merge(StatementStats("g", "r", 0.0))
-    assert (row.calls, row.mean, row.cache_hits, row.first_seen) == (1, 1.0, 1, 5.0)
+    assert (row.calls, row.mean, row.cached_calls, row.first_seen) == (1, 1.0, 1, 5.0)
 
 
 def test_readers_run_while_writers_record():
