@@ -41,7 +41,11 @@ class QueryExecution:
         self._aggregation_started: float | None = None
         self._coordination_started: float | None = None
         self.phase_seconds: dict[str, float] = {}
-        self.workers_used = self.fragments_executed = self.rows_processed = self.bytes_transferred = 0
+        # Facts the engine did not report stay None (absent in JSON, not observed in histograms).
+        self.workers_used: int | None = None
+        self.fragments_executed: int | None = None
+        self.rows_processed: int | None = None
+        self.bytes_transferred: int | None = None
         self.cache_hit_rate: float | None = None
         self.optimization_applied = False
         self.original_cost = self.optimized_cost = self.network_latency = 0.0
@@ -109,12 +113,14 @@ class QueryExecution:
         seconds = self.phase_seconds
         seconds[name] = seconds.get(name, 0.0) + ended - started
 
-    def set_worker_info(self, workers_used: int, fragments_executed: int) -> None:
-        self.workers_used, self.fragments_executed = _count("workers_used", workers_used), _count(
+    def set_worker_info(self, workers_used: int | None, fragments_executed: int | None) -> None:
+        """Workers and fragments the query used (None: not known)."""
+        self.workers_used, self.fragments_executed = _known("workers_used", workers_used), _known(
             "fragments_executed", fragments_executed)
 
-    def set_data_info(self, rows_processed: int, bytes_transferred: int) -> None:
-        self.rows_processed, self.bytes_transferred = _count("rows_processed", rows_processed), _count(
+    def set_data_info(self, rows_processed: int | None, bytes_transferred: int | None) -> None:
+        """Rows the query processed and bytes it moved between nodes (None: not known)."""
+        self.rows_processed, self.bytes_transferred = _known("rows_processed", rows_processed), _known(
             "bytes_transferred", bytes_transferred)
 
     def set_optimization_info(self, applied: bool, original_cost: float, optimized_cost: float) -> None:
@@ -189,6 +195,11 @@ def _finite(name: str, value: float) -> float:
     if not (math.isfinite(number) and number >= 0):
         raise ValueError(f"{name} must be a finite number not below 0, got {value!r}")
     return number
+
+
+def _known(name: str, value: int | None) -> int | None:
+    """None (not known), or `value` checked by _count."""
+    return None if value is None else _count(name, value)
 
 
 def _count(name: str, value: int) -> int:

@@ -36,10 +36,10 @@ class QueryMetrics:
     start_timestamp: float
     total_seconds: float
     phase_seconds: dict[str, float]
-    workers_used: int
-    fragments_executed: int
-    rows_processed: int
-    bytes_transferred: int
+    workers_used: int | None  # None: the engine did not report it
+    fragments_executed: int | None
+    rows_processed: int | None
+    bytes_transferred: int | None
     cache_hit_rate: float | None
     optimization_applied: bool
     original_cost: float

@@ -95,10 +95,14 @@ class QueryMonitor:
         }
         self._network_latency = h.histogram("query_network_latency_seconds", TIMER_BUCKETS,
                                             "Network latency reported for a query.")
-        self._rows = h.histogram("query_rows_processed", ROWS_BUCKETS, "Rows processed per query.")
-        self._bytes = h.histogram("query_transferred_bytes", BYTES_BUCKETS, "Bytes transferred per query.")
-        self._workers = h.histogram("query_workers", WORKER_BUCKETS, "Workers used per query.")
-        self._fragments = h.histogram("query_fragments", FRAGMENT_BUCKETS, "Fragments executed per query.")
+        self._rows = h.histogram("query_rows_processed", ROWS_BUCKETS,
+                                 "Rows processed per query that reported them.")
+        self._bytes = h.histogram("query_transferred_bytes", BYTES_BUCKETS,
+                                  "Bytes transferred per query that reported them.")
+        self._workers = h.histogram("query_workers", WORKER_BUCKETS,
+                                    "Workers used per query that reported them (1 or more).")
+        self._fragments = h.histogram("query_fragments", FRAGMENT_BUCKETS,
+                                      "Fragments executed per query that reported them (1 or more).")
         self._optimizations = r.counter("query_optimizations_total", "Queries whose plan the optimizer improved.")
         self._cost_reduction = h.histogram("query_cost_reduction_ratio", COST_REDUCTION_BUCKETS,
                                            "Optimizer cost reduction per optimized query, 0..1.")
@@ -170,8 +174,10 @@ class QueryMonitor:
                 phase_histograms[phase].observe(seconds)
             if metrics.network_latency_seconds:
                 self._network_latency.observe(metrics.network_latency_seconds)
-            self._rows.observe(metrics.rows_processed)
-            self._bytes.observe(metrics.bytes_transferred)
+            if metrics.rows_processed is not None:
+                self._rows.observe(metrics.rows_processed)
+            if metrics.bytes_transferred is not None:
+                self._bytes.observe(metrics.bytes_transferred)
             if metrics.workers_used:
                 self._workers.observe(metrics.workers_used)
             if metrics.fragments_executed:
@@ -189,8 +195,9 @@ class QueryMonitor:
                 del by_id[recent[0].query_id]
             recent.append(metrics)
             by_id[query_id] = metrics
-            self._statements.add(key, metrics.total_seconds, bool(metrics.error_message), metrics.rows_processed,
-                                 metrics.bytes_transferred, metrics.cache_hit_rate == 100.0,
+            self._statements.add(key, metrics.total_seconds, bool(metrics.error_message),
+                                 metrics.rows_processed or 0, metrics.bytes_transferred or 0,
+                                 metrics.cache_hit_rate == 100.0,
                                  metrics.start_timestamp + metrics.total_seconds)
 
     def get_query_stats(self) -> QueryStats:

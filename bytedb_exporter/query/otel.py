@@ -61,9 +61,9 @@ class OTelQueryRecorder:
         span = self._tracer.start_span(
             attributes["db.operation.name"], kind=trace.SpanKind.CLIENT, start_time=start,
             attributes={**attributes, "db.query.text": normalize_sql(query.sql), "bytedb.query.id": query.query_id,
-                        "bytedb.workers_used": query.workers_used,
-                        "bytedb.fragments_executed": query.fragments_executed,
-                        "bytedb.rows_processed": query.rows_processed})
+                        **{f"bytedb.{name}": value for name, value in (
+                            ("workers_used", query.workers_used), ("fragments_executed", query.fragments_executed),
+                            ("rows_processed", query.rows_processed)) if value is not None}})
         if query.error_message:
             span.set_status(Status(StatusCode.ERROR, query.error_message))
         parent = trace.set_span_in_context(span)

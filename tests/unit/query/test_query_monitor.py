@@ -4,9 +4,11 @@ import time
 from datetime import timedelta
 
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bytedb_exporter.metrics.export import MetricsExporter
+from bytedb_exporter.metrics.registry import MetricsRegistry
 from bytedb_exporter.query.monitor import QueryMonitor
 from bytedb_exporter.query.sqltext import classify_sql, normalize_sql
 from bytedb_exporter.rules.health import Thresholds
@@ -296,3 +298,20 @@ def test_report_advice_uses_the_monitors_thresholds():
     assert set(advice) == {"high_response_time", "low_optimization_rate"}  # 10 % failures are below 20 %
     assert "(above 0.5 s)" in advice["high_response_time"].description
     assert "(below 90%)" in advice["low_optimization_rate"].description
+
+
+def test_facts_the_engine_did_not_report_are_null_and_not_observed():
+    registry = MetricsRegistry()
+    queries = QueryMonitor(registry)
+    told = queries.start_query_monitoring("told", "SELECT 1")
+    told.set_data_info(5, 50)
+    told.finish()
+    queries.start_query_monitoring("silent", "SELECT 2").finish()
+    silent = queries.get_query("silent").to_dict()
+    facts = ("workers_used", "fragments_executed", "rows_processed", "bytes_transferred")
+    assert [silent[key] for key in facts] == [None] * 4
+    assert queries.get_query("told").to_dict()["rows_processed"] == 5
+    text = generate_latest(registry.collector_registry).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    counts = [s.value for s in families["bytedb_query_rows_processed"].samples if s.name.endswith("_count")]
+    assert counts == [1.0]  # the silent query is not observed as 0 rows
