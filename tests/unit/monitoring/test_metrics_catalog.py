@@ -50,14 +50,15 @@ def serve_mode_families():
     from bytedb_exporter.config.loader import parse_config
     from bytedb_exporter.serve import Service
 
-    store = tempfile.mkdtemp(prefix="catalog-")
-    coordinator = Service(parse_config({"role": "coordinator", "node_id": "c",
-                                        "history": {"slow_query_db": os.path.join(store, "slow.db")},
-                                        "workers": [{"id": "w1", "url": "http://127.0.0.1:9"}]}))
-    worker = Service(parse_config({"role": "worker", "node_id": "w1", "process": {"pid": os.getpid()}}))
-    worker.watch.sample_once()
-    for service in (coordinator, worker):
-        text = service.app.test_client().get("/metrics").get_data(as_text=True)
+    with tempfile.TemporaryDirectory(prefix="catalog-") as store:
+        coordinator = Service(parse_config({"role": "coordinator", "node_id": "c",
+                                            "history": {"slow_query_db": os.path.join(store, "slow.db")},
+                                            "workers": [{"id": "w1", "url": "http://127.0.0.1:9"}]}))
+        worker = Service(parse_config({"role": "worker", "node_id": "w1", "process": {"pid": os.getpid()}}))
+        worker.watch.sample_once()
+        texts = [service.app.test_client().get("/metrics").get_data(as_text=True) for service in (coordinator, worker)]
+        coordinator.stop()
+    for text in texts:
         yield from (f for f in text_string_to_metric_families(text) if f.name.startswith("bytedb_"))
 
 
