@@ -1,10 +1,12 @@
-"""Histograms observed together under one lock and exposed at scrape time by a prometheus_client collector.
+"""Histograms (and the counters and gauges updated with them) under one lock, exposed at scrape time by a
+prometheus_client collector.
 
 A finished query observes about a dozen histograms. prometheus_client's own `Histogram.observe` takes a lock
 per bucket increment and per sum, and scans the bounds linearly, so those observations were the largest
 part of a query's recording cost. A `HistogramGroup` keeps plain bucket counts and sums, which the caller
 updates under the group's one lock (`bisect` finds the bucket). Its `collect()` yields ordinary histogram
-families, so the exposition is the same as that of `prometheus_client.Histogram`.
+families, so the exposition is the same as that of `prometheus_client.Histogram`. Its counters and gauges are
+plain numbers (`CountCell`) exposed like prometheus_client's: a query's counts then cost no mutex either.
 
 An owner that defers its updates (QueryMonitor queues finished queries when the lock is busy) passes
 `flush`: every reader calls it under the lock first, so a reading never misses a queued observation.
@@ -19,13 +21,16 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from prometheus_client.metrics_core import HistogramMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
 from bytedb_exporter.metrics.stats import histogram_quantile
 from bytedb_exporter.metrics.types import summarize_buckets
+
+_FAMILY_TYPES: dict[str, Callable[..., Metric]] = {
+    "counter": CounterMetricFamily, "gauge": GaugeMetricFamily, "histogram": HistogramMetricFamily}
 
 
 class HistogramCells:
@@ -88,19 +93,36 @@ class HistogramCells:
         return buckets
 
 
-class _Family:
-    """One histogram family of a group: its name, help, label names, bounds and labelled children."""
+class CountCell:
+    """One labelled counter or gauge of a group: `value`, which the owner changes while holding the group's lock."""
 
-    def __init__(self, name: str, documentation: str, bounds: tuple[float, ...], label_names: tuple[str, ...]):
+    __slots__ = ("value", "_group")
+
+    def __init__(self, group: HistogramGroup):
+        self.value = 0
+        self._group = group
+
+    def get(self) -> float:
+        """Current value."""
+        with self._group.reading():
+            return float(self.value)
+
+
+class _Family:
+    """One family of a group: its kind, name, help, label names, bounds (histograms) and labelled children."""
+
+    def __init__(self, kind: str, name: str, documentation: str, bounds: tuple[float, ...],
+                 label_names: tuple[str, ...]):
+        self.kind = kind
         self.name = name
         self.documentation = documentation
         self.bounds = bounds
         self.label_names = label_names
-        self.children: dict[tuple[str, ...], HistogramCells] = {}
+        self.children: dict[tuple[str, ...], Any] = {}
 
 
 class HistogramGroup(Collector):
-    """Histogram families whose observations are made together under `lock`, exported as histograms."""
+    """Histogram, counter and gauge families updated together under `lock`, exposed as prometheus_client's."""
 
     def __init__(self, namespace: str, const_labels: Mapping[str, str] | None = None,
                  flush: Callable[[], None] | None = None):
@@ -117,18 +139,34 @@ class HistogramGroup(Collector):
         bounds = tuple(float(b) for b in buckets if not math.isinf(b))
         if list(bounds) != sorted(set(bounds)):
             raise ValueError(f"histogram {name!r}: buckets must be increasing, got {list(buckets)}")
+        cells: HistogramCells = self._child("histogram", name, documentation, bounds, labels,
+                                            lambda: HistogramCells(bounds, self))
+        return cells
+
+    def counter(self, name: str, documentation: str, labels: Mapping[str, str] | None = None) -> CountCell:
+        """The child of counter family `name` (exposed as prometheus_client's Counter `name` would be)."""
+        cell: CountCell = self._child("counter", name, documentation, (), labels, lambda: CountCell(self))
+        return cell
+
+    def gauge(self, name: str, documentation: str, labels: Mapping[str, str] | None = None) -> CountCell:
+        """The child of gauge family `name`."""
+        cell: CountCell = self._child("gauge", name, documentation, (), labels, lambda: CountCell(self))
+        return cell
+
+    def _child(self, kind: str, name: str, documentation: str, bounds: tuple[float, ...],
+               labels: Mapping[str, str] | None, make: Callable[[], Any]) -> Any:
         labels = dict(labels or {})
         with self.lock:
             family = self._families.get(name)
             if family is None:
-                family = self._families[name] = _Family(name, documentation, bounds, tuple(sorted(labels)))
-            elif family.bounds != bounds or family.label_names != tuple(sorted(labels)):
-                raise ValueError(f"histogram {name!r} exists with other buckets or label names")
+                family = self._families[name] = _Family(kind, name, documentation, bounds, tuple(sorted(labels)))
+            elif (family.kind, family.bounds, family.label_names) != (kind, bounds, tuple(sorted(labels))):
+                raise ValueError(f"{kind} {name!r} exists with another kind, other buckets or label names")
             values = tuple(labels[label] for label in family.label_names)
-            cells = family.children.get(values)
-            if cells is None:
-                cells = family.children[values] = HistogramCells(bounds, self)
-            return cells
+            child = family.children.get(values)
+            if child is None:
+                child = family.children[values] = make()
+            return child
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
@@ -141,27 +179,51 @@ class HistogramGroup(Collector):
     def describe(self) -> Iterator[Metric]:
         """The families' names, for the registry's duplicate check (no samples)."""
         for family in list(self._families.values()):
-            yield HistogramMetricFamily(self._exposed(family), family.documentation,
-                                        labels=[*self._const_labels, *family.label_names])
+            yield self._exposed(family, self._label_names(family))
 
     def collect(self) -> Iterator[Metric]:
         with self.reading():
-            readings = [(family, [(values, list(cells.counts), cells.sum, list(cells.exemplars))
-                                  for values, cells in family.children.items()])
+            readings = [(family, [(values, _snapshot(child)) for values, child in family.children.items()])
                         for family in self._families.values()]
-        const_names, const_values = list(self._const_labels), list(self._const_labels.values())
+        const_values = list(self._const_labels.values())
         for family, children in readings:
-            exposed = HistogramMetricFamily(self._exposed(family), family.documentation,
-                                            labels=[*const_names, *family.label_names])
-            edges = [floatToGoString(bound) for bound in (*family.bounds, math.inf)]
-            for values, counts, total, exemplars in children:
-                running = 0
-                buckets: list[Any] = []
-                for edge, count, exemplar in zip(edges, counts, exemplars, strict=True):
-                    running += count
-                    buckets.append((edge, float(running)) if exemplar is None else (edge, float(running), exemplar))
-                exposed.add_metric([*const_values, *values], buckets, total)
+            exposed = self._exposed(family, self._label_names(family))
+            if family.kind == "histogram":
+                edges = [floatToGoString(bound) for bound in (*family.bounds, math.inf)]
+                for values, (counts, total, exemplars) in children:
+                    exposed.add_metric([*const_values, *values], _buckets(edges, counts, exemplars), total)
+            else:
+                for values, value in children:
+                    exposed.add_metric(self._label_values(family, values), float(value))
             yield exposed
 
-    def _exposed(self, family: _Family) -> str:
-        return f"{self._namespace}_{family.name}"
+    def _label_names(self, family: _Family) -> list[str]:
+        # Histograms put the constant labels first; counters and gauges sort all label names, as the
+        # MetricsRegistry does for prometheus_client's.
+        names = [*self._const_labels, *family.label_names]
+        return names if family.kind == "histogram" else sorted(names)
+
+    def _label_values(self, family: _Family, values: tuple[str, ...]) -> list[str]:
+        labels = {**self._const_labels, **dict(zip(family.label_names, values, strict=True))}
+        return [labels[name] for name in sorted(labels)]
+
+    def _exposed(self, family: _Family, label_names: list[str]) -> Any:
+        return _FAMILY_TYPES[family.kind](f"{self._namespace}_{family.name}", family.documentation,
+                                          labels=label_names)
+
+
+def _snapshot(child: HistogramCells | CountCell) -> Any:
+    """A copy of a child's state, taken under the group's lock."""
+    if isinstance(child, CountCell):
+        return child.value
+    return list(child.counts), child.sum, list(child.exemplars)
+
+
+def _buckets(edges: list[str], counts: list[int], exemplars: list[Exemplar | None]) -> list[Any]:
+    """Cumulative (le, count[, exemplar]) buckets, as HistogramMetricFamily takes them."""
+    running = 0
+    buckets: list[Any] = []
+    for edge, count, exemplar in zip(edges, counts, exemplars, strict=True):
+        running += count
+        buckets.append((edge, float(running)) if exemplar is None else (edge, float(running), exemplar))
+    return buckets

@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from bytedb_exporter.metrics.histograms import HistogramCells, HistogramGroup
+from bytedb_exporter.metrics.histograms import CountCell, HistogramCells, HistogramGroup
 from bytedb_exporter.metrics.registry import NAMESPACE, TIMER_BUCKETS, MetricsRegistry
 from bytedb_exporter.metrics.stats import SlidingWindowCounter, percent
-from bytedb_exporter.metrics.types import Counter, summarize_buckets
+from bytedb_exporter.metrics.types import summarize_buckets
 from bytedb_exporter.query.execution import PHASES, QueryExecution
 from bytedb_exporter.query.fragments import fragment_skew
 from bytedb_exporter.query.models import QueryMetrics, QueryStats, TopQueryInfo
@@ -35,14 +35,17 @@ RATIO_BUCKETS = (0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
 # An exemplar's label names and values may hold 128 characters in all (OpenMetrics); `query_id` takes 8.
 MAX_EXEMPLAR_ID = 120
 SKEW_BUCKETS = (1.1, 1.25, 1.5, 2, 3, 5, 10, 20)
-MAX_PENDING = 1000  # queued records beyond which a finishing query waits for the lock (bounds the queue)
+# Queued entries beyond which a query waits for the lock's holder to apply them. It bounds the queue, and a
+# long queue costs more than the wait: its records outlive their turn and trigger garbage collections.
+MAX_PENDING = 256
+FULL_QUEUE_BACKOFF = 0.0002  # seconds between looks at a busy lock while the queue is full
 
 
 class TypeSeries(NamedTuple):
     """The series one query type writes: finished queries by status, and their durations."""
 
-    succeeded: Counter
-    failed: Counter
+    succeeded: CountCell
+    failed: CountCell
     duration: HistogramCells
 
 
@@ -57,10 +60,11 @@ class QueryMonitor:
             raise ValueError("history sizes must be at least 1")
         self.registry = registry or MetricsRegistry()
         self.thresholds = thresholds or DEFAULT_THRESHOLDS
-        # The per-query histograms and the histories share one lock. A finished query that finds it busy
-        # queues its record instead of waiting (no convoy of threads behind one preempted holder); whoever
-        # holds the lock next applies the queue, and every reader applies it first.
-        self._pending: deque[tuple[QueryMetrics, TypeSeries, str, float | None]] = deque()
+        # The per-query counters, histograms and histories share one lock. A started or finished query queues
+        # its entry (None, or its QueryMetrics; deque.append needs no lock) and applies the queue only if the lock
+        # is free: no convoy of threads behind one preempted holder. Whoever holds the lock next applies the
+        # queue, and every reader applies it first.
+        self._pending: deque[QueryMetrics | None] = deque()
         self._histograms = HistogramGroup(NAMESPACE, self.registry.const_labels, flush=self._apply_pending)
         self._lock: threading.Lock = self._histograms.lock
         self._recent: deque[QueryMetrics] = deque(maxlen=history_size)
@@ -76,17 +80,21 @@ class QueryMonitor:
                 StatementCollector(lambda k: self.get_statement_stats(k), export_statements))
 
     def _create_metrics(self) -> None:
-        r, h = self.registry, self._histograms
-        self._active = r.gauge("queries_active", "Queries started and not yet finished.")
-        self._by_type: dict[str, TypeSeries] = {}
-        for query_type in QUERY_TYPES:
-            self._by_type[query_type] = TypeSeries(
-                r.counter("queries_total", "Queries finished, by query type and status (success or failed).",
-                          {"query_type": query_type, "status": "success"}),
-                r.counter("queries_total", labels={"query_type": query_type, "status": "failed"}),
-                h.histogram("query_duration_seconds", DURATION_BUCKETS, "End-to-end query duration.",
-                            {"query_type": query_type}),
-            )
+        # The group exposes its families in this order: the counters first, as when they were
+        # prometheus_client's own, registered before the group.
+        h = self._histograms
+        self._active = h.gauge("queries_active", "Queries started and not yet finished.")
+        totals = {(query_type, status): h.counter("queries_total", "Queries finished, by query type and status "
+                                                  "(success or failed).", {"query_type": query_type, "status": status})
+                  for query_type in QUERY_TYPES for status in ("success", "failed")}
+        self._optimizations = h.counter("query_optimizations_total", "Queries whose plan the optimizer improved.")
+        self._skewed = h.counter("query_skewed_total", "Queries whose fragment skew exceeded "
+                                                       "thresholds.fragment_skew_ratio.")
+        self._by_type: dict[str, TypeSeries] = {
+            query_type: TypeSeries(totals[query_type, "success"], totals[query_type, "failed"], h.histogram(
+                "query_duration_seconds", DURATION_BUCKETS, "End-to-end query duration.", {"query_type": query_type}))
+            for query_type in QUERY_TYPES
+        }
         self._phase_histograms = {
             phase: h.histogram("query_phase_duration_seconds", TIMER_BUCKETS,
                                "Time spent in one phase of a query (planning, execution, aggregation, coordination).",
@@ -103,20 +111,21 @@ class QueryMonitor:
                                     "Workers used per query that reported them (1 or more).")
         self._fragments = h.histogram("query_fragments", FRAGMENT_BUCKETS,
                                       "Fragments executed per query that reported them (1 or more).")
-        self._optimizations = r.counter("query_optimizations_total", "Queries whose plan the optimizer improved.")
         self._cost_reduction = h.histogram("query_cost_reduction_ratio", COST_REDUCTION_BUCKETS,
                                            "Optimizer cost reduction per optimized query, 0..1.")
         self._skew = h.histogram("query_fragment_skew_ratio", SKEW_BUCKETS,
                                  "Slowest over median fragment seconds, per query with 2 or more fragments.")
-        self._skewed = r.counter("query_skewed_total", "Queries whose fragment skew exceeded "
-                                                       "thresholds.fragment_skew_ratio.")
         self._cache_hit = h.histogram("query_cache_hit_ratio", RATIO_BUCKETS,
                                       "Cache hit ratio reported per query, 0..1.")
 
     def start_query_monitoring(self, query_id: str, sql: str) -> QueryExecution:
         """Begin monitoring a query; call `finish()` on the result when it ends."""
-        self._active.inc()
-        return QueryExecution(self, query_id, sql)
+        execution = QueryExecution(self, query_id, sql)
+        pending = self._pending
+        pending.append(None)
+        if len(pending) > MAX_PENDING:
+            self._offer()
+        return execution
 
     @contextlib.contextmanager
     def monitor_query(self, query_id: str, sql: str) -> Iterator[QueryExecution]:
@@ -141,33 +150,43 @@ class QueryMonitor:
             self._listeners = [item for item in self._listeners if item != listener]
 
     def _record(self, metrics: QueryMetrics) -> None:
-        series = self._by_type.get(metrics.query_type) or self._by_type[label_for_query_type(metrics.query_type)]
-        failed = bool(metrics.error_message)
-        (series.failed if failed else series.succeeded).inc()
-        self._active.dec()
-        if metrics.optimization_applied:
-            self._optimizations.inc()
-        skew = fragment_skew(metrics.fragments) if metrics.fragments else None
-        if skew is not None and skew > self.thresholds.fragment_skew_ratio:
-            self._skewed.inc()
-        self._pending.append((metrics, series, normalize_sql(metrics.sql), skew))
-        lock = self._lock
-        if lock.acquire(blocking=len(self._pending) > MAX_PENDING):
-            try:
-                self._apply_pending()
-            finally:
-                lock.release()
+        self._pending.append(metrics)
+        self._offer()
         for listener in self._listeners:
             listener(metrics)
 
+    def _offer(self) -> None:
+        """Apply the queue if the lock is free; when it is busy and the queue full, wait for the holder."""
+        lock = self._lock
+        while not lock.acquire(blocking=False):
+            if len(self._pending) <= MAX_PENDING:
+                return
+            # Sleep rather than block on the lock: a thread woken as its owner would keep it while waiting
+            # for the GIL, and every other thread would queue behind it (a convoy of batches).
+            time.sleep(FULL_QUEUE_BACKOFF)
+        try:
+            self._apply_pending()
+        finally:
+            lock.release()
+
     def _apply_pending(self) -> None:
-        """Apply the queued records (the caller holds the lock)."""
+        """Apply the queued starts and finished queries (the caller holds the lock)."""
         pending = self._pending
-        phase_histograms = self._phase_histograms
-        recent, by_id = self._recent, self._by_id
+        by_type, phase_histograms = self._by_type, self._phase_histograms
+        active, recent, by_id = self._active, self._recent, self._by_id
         while pending:
-            metrics, series, key, skew = pending.popleft()
+            metrics = pending.popleft()
+            if metrics is None:
+                active.value += 1
+                continue
+            active.value -= 1
             query_id = metrics.query_id
+            series = by_type.get(metrics.query_type) or by_type[label_for_query_type(metrics.query_type)]
+            if metrics.error_message:
+                series.failed.value += 1
+                self._failed.append(metrics)
+            else:
+                series.succeeded.value += 1
             series.duration.observe(metrics.total_seconds,
                                     {"query_id": query_id} if 0 < len(query_id) <= MAX_EXEMPLAR_ID else None)
             for phase, seconds in metrics.phase_seconds.items():
@@ -183,40 +202,43 @@ class QueryMonitor:
             if metrics.fragments_executed:
                 self._fragments.observe(metrics.fragments_executed)
             if metrics.optimization_applied:
+                self._optimizations.value += 1
                 self._cost_reduction.observe(metrics.cost_reduction / 100.0)
             if metrics.cache_hit_rate is not None:
                 self._cache_hit.observe(metrics.cache_hit_rate / 100.0)
+            skew = fragment_skew(metrics.fragments) if metrics.fragments else None
             if skew is not None:
                 self._skew.observe(skew)
-            if metrics.error_message:
-                self._failed.append(metrics)
+                if skew > self.thresholds.fragment_skew_ratio:
+                    self._skewed.value += 1
             self._window.add()
             if len(recent) == recent.maxlen and by_id.get(recent[0].query_id) is recent[0]:
                 del by_id[recent[0].query_id]
             recent.append(metrics)
             by_id[query_id] = metrics
-            self._statements.add(key, metrics.total_seconds, bool(metrics.error_message),
+            self._statements.add(normalize_sql(metrics.sql), metrics.total_seconds, bool(metrics.error_message),
                                  metrics.rows_processed or 0, metrics.bytes_transferred or 0,
                                  metrics.cache_hit_rate == 100.0,
                                  metrics.start_timestamp + metrics.total_seconds)
 
     def get_query_stats(self) -> QueryStats:
-        """Totals since start (read from the Prometheus series: one source of truth), throughput
-        over the sliding window."""
-        series = self._by_type.values()
-        failed = int(sum(s.failed.get() for s in series))
-        total = int(sum(s.succeeded.get() for s in series)) + failed
-        duration_sum = sum(s.duration.total() for s in series)
-        optimized = int(self._optimizations.get())
-        reduction_sum = self._cost_reduction.total() * 100.0
+        """Totals since start (read from the exported series: one source of truth), throughput over the
+        sliding window; one consistent reading."""
         with self._histograms.reading():
+            series = self._by_type.values()
+            failed = sum(s.failed.value for s in series)
+            total = sum(s.succeeded.value for s in series) + failed
+            duration_sum = sum(s.duration.sum for s in series)
+            optimized = self._optimizations.value
+            reduction_sum = self._cost_reduction.sum * 100.0
+            active = self._active.value
             qps = self._window.rate()
         return QueryStats(
             total_queries=total,
             successful_queries=total - failed,
             failed_queries=failed,
             optimized_queries=optimized,
-            active_queries=int(self._active.get()),
+            active_queries=active,
             query_response_time=timedelta(seconds=duration_sum / total if total else 0.0),
             throughput_qps=qps,
             optimized_queries_percent=percent(optimized, total),

@@ -77,3 +77,54 @@ def test_concurrent_observations_are_all_counted():
     for thread in threads:
         thread.join()
     assert cells.get() == 40000 and cells.total() == pytest.approx(20000.0)
+
+
+def test_counters_and_gauges_expose_what_prometheus_client_would():
+    # As the MetricsRegistry creates them: every label name sorted, the constant ones included.
+    raw = CollectorRegistry()
+    raw_gauge = prometheus_client.Gauge("ns_active", "Active.", ["zone"], registry=raw)
+    raw_counter = prometheus_client.Counter("ns_done_total", "Done.", ["kind", "status", "zone"], registry=raw)
+    ours = CollectorRegistry()
+    group = HistogramGroup("ns", {"zone": "z1"})
+    gauge = group.gauge("active", "Active.")
+    cells = {(kind, status): group.counter("done_total", "Done.", {"status": status, "kind": kind})
+             for kind in ("a", "b") for status in ("ok", "failed")}
+    ours.register(group)
+    raw_gauge.labels("z1").set(3)
+    for (kind, status), cell in cells.items():
+        raw_counter.labels(kind, status, "z1").inc(len(kind + status))
+        with group.lock:
+            cell.value += len(kind + status)
+    with group.lock:
+        gauge.value = 3
+    assert generate_latest(ours) == generate_latest(raw)
+    assert cells["a", "ok"].get() == 3.0 and gauge.get() == 3.0
+
+
+def test_a_counter_family_keeps_its_kind_and_label_names():
+    group = HistogramGroup("ns")
+    group.counter("c_total", "C.", {"status": "ok"})
+    with pytest.raises(ValueError, match="another kind"):
+        group.gauge("c_total", "C.", {"status": "ok"})
+    with pytest.raises(ValueError, match="label names"):
+        group.counter("c_total", "C.", {"kind": "a"})
+    registry = CollectorRegistry()
+    registry.register(group)
+    with pytest.raises(ValueError, match="Duplicated"):
+        prometheus_client.Counter("ns_c", "C.", registry=registry)
+
+
+def test_readers_of_a_count_apply_what_the_owner_deferred():
+    queued = [1, 2]
+
+    def flush() -> None:
+        while queued:
+            cell.value += queued.pop()
+
+    group = HistogramGroup("ns", flush=flush)
+    cell = group.counter("c_total", "C.")
+    assert cell.get() == 3.0 and not queued
+    queued.append(4)
+    registry = CollectorRegistry()
+    registry.register(group)
+    assert b"ns_c_total 7.0" in generate_latest(registry)

@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bytedb_exporter.metrics.export import MetricsExporter
 from bytedb_exporter.metrics.registry import MetricsRegistry
+from bytedb_exporter.query import monitor as monitor_module
 from bytedb_exporter.query.monitor import QueryMonitor
 from bytedb_exporter.query.sqltext import classify_sql, normalize_sql
 from bytedb_exporter.rules.health import Thresholds
@@ -189,6 +190,62 @@ def test_exposition_matches_recorded_queries(monitor):
     assert phase_counts == {"planning": 2, "execution": 2, "aggregation": 2, "coordination": 2}
     assert "query_id" not in text and "SELECT 1" not in text
     execution.finish()
+
+
+def test_the_counters_are_exposed_where_the_registrys_own_were():
+    """Before the per-query histograms, in creation order, between what the registry made before and after."""
+    registry = MetricsRegistry()
+    registry.counter("before_total", "Made before.")
+    monitor = QueryMonitor(registry)
+    registry.gauge("after", "Made after.")
+    run_query(monitor, "q1", "SELECT 1")
+    names = [family.name for family in registry.collector_registry.collect()]
+    assert names[:6] == ["bytedb_build", "bytedb_before", "bytedb_queries_active", "bytedb_queries",
+                         "bytedb_query_optimizations", "bytedb_query_skewed"]
+    assert names[6] == "bytedb_query_duration_seconds" and names[-1] == "bytedb_after"
+
+
+def test_starts_and_finishes_from_many_threads_are_all_counted(monkeypatch):
+    """A small queue bound makes finishing threads wait for a busy lock's holder, here a reader that holds it."""
+    monkeypatch.setattr(monitor_module, "MAX_PENDING", 4)
+    monitor = QueryMonitor()
+    barrier = threading.Barrier(9)
+
+    def worker(index):
+        barrier.wait()
+        for n in range(200):
+            execution = monitor.start_query_monitoring(f"{index}-{n}", f"SELECT {n} FROM t")
+            execution.set_optimization_info(n % 2 == 0, 10.0, 5.0)
+            if n % 5 == 0:
+                execution.set_error("boom")
+            execution.finish()
+
+    def reader():
+        barrier.wait()
+        for _ in range(50):
+            with monitor._histograms.reading():
+                time.sleep(0.0005)
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(8)] + [threading.Thread(target=reader)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    stats = monitor.get_query_stats()
+    assert (stats.total_queries, stats.failed_queries, stats.optimized_queries, stats.active_queries) == \
+        (1600, 320, 800, 0)
+    assert monitor.duration_stats()["count"] == 1600 and len(monitor._pending) == 0
+    assert monitor.get_top_queries(1)[0].execution_count == 1600
+
+
+def test_queries_only_started_keep_the_queue_bounded(monkeypatch):
+    monkeypatch.setattr(monitor_module, "MAX_PENDING", 3)
+    monitor = QueryMonitor()
+    running = [monitor.start_query_monitoring(f"q{n}", "SELECT 1") for n in range(10)]
+    assert len(monitor._pending) <= 4
+    assert monitor.get_query_stats().active_queries == 10
+    running[0].finish()
+    assert monitor.get_query_stats().active_queries == 9
 
 
 def test_unknown_query_type_is_labelled_other(monitor):

@@ -43,3 +43,66 @@ def test_the_cache_stays_bounded():
     for n in range(sqltext.NORMALIZED_CACHE_SIZE * 2 + 7):
         assert normalize_sql(f"SELECT {n} FROM t") == "SELECT ? FROM t"
     assert len(sqltext._NORMALIZED) <= sqltext.NORMALIZED_CACHE_SIZE
+
+
+def test_a_full_cache_keeps_its_texts_then_starts_afresh(monkeypatch):
+    monkeypatch.setattr(sqltext, "_NORMALIZED", {})
+    monkeypatch.setattr(sqltext, "NORMALIZED_CACHE_SIZE", 3)
+    monkeypatch.setattr(sqltext, "RENEWAL_MISSES", 5)
+    monkeypatch.setattr(sqltext, "_full_misses", 0)
+    for n in range(3):
+        normalize_sql(f"SELECT {n} FROM t")
+    kept = dict(sqltext._NORMALIZED)
+    for n in range(3, 7):  # misses of the full cache: answered, not kept
+        assert normalize_sql(f"SELECT {n} FROM u") == "SELECT ? FROM u"
+    assert sqltext._NORMALIZED == kept and normalize_sql("SELECT 0 FROM t") == "SELECT ? FROM t"
+    normalize_sql("SELECT 7 FROM u")  # the fifth miss empties it
+    assert sqltext._NORMALIZED == {}
+    normalize_sql("SELECT 8 FROM v")
+    assert list(sqltext._NORMALIZED) == ["SELECT 8 FROM v"]
+
+
+UNICODE_PIECES = st.sampled_from(["SELECT", " ", "\u00a0", "\u2003", "a", "é", "t\u0663", "\u0663\u0664", "-\u0665",
+                                  "'\u00e9''x'", "12", "(", ",", "?", ";", "\u0131"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(SQL_PIECES, UNICODE_PIECES), max_size=25).map("".join))
+def test_non_ascii_texts_equal_the_stepwise_substitutions(sql: str):
+    """Unicode digits, letters and spaces count as \\d, \\w and \\s (texts that are not ASCII take the Unicode pass)."""
+    assert normalize_sql(sql) == stepwise(sql)
+
+
+_AGGREGATE = re.compile(r"\b(count|sum|avg|min|max)\s*\(|\bgroup\s+by\b", re.IGNORECASE)
+_JOIN = re.compile(r"\bjoin\b", re.IGNORECASE)
+
+
+def classify_by_regexes(sql: str) -> str:
+    """The classification without substring tests, kept here as the reference."""
+    words = sql.lstrip("( \t\r\n").split(None, 1)
+    keyword = words[0].upper() if words else ""
+    if keyword in ("SELECT", "WITH"):
+        return "SELECT_JOIN" if _JOIN.search(sql) else "SELECT_AGGREGATE" if _AGGREGATE.search(sql) else "SELECT"
+    if keyword in ("INSERT", "UPDATE", "DELETE"):
+        return keyword
+    return "DDL" if keyword in ("CREATE", "DROP", "ALTER", "TRUNCATE") else "OTHER"
+
+
+CLASSIFY_PIECES = st.sampled_from(["SELECT", "select", "WITH", "insert", "Drop", " ", "\t", "\n", "(", ")", "*",
+                                   "JOIN", "jOiN", "join1", "xjoin", "jo\u0131n", "COUNT", "count (", "Sum(",
+                                   "\u017fum(", "max", "group", "GROUP BY", "group\tby", "byx", "t", "'a'", "1"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(CLASSIFY_PIECES, max_size=12).map("".join))
+def test_classification_equals_the_regexes_alone(sql: str):
+    assert sqltext.classify_sql(sql) == classify_by_regexes(sql)
+
+
+def test_known_classifications():
+    assert sqltext.classify_sql("SELECT a FROM t JOIN u ON t.id = u.id") == "SELECT_JOIN"
+    assert sqltext.classify_sql("select dept, count(*) from t group by dept") == "SELECT_AGGREGATE"
+    assert sqltext.classify_sql("SELECT a FROM t GROUP  BY a") == "SELECT_AGGREGATE"
+    assert sqltext.classify_sql("SELECT a FROM t WHERE b = 'join'") == "SELECT_JOIN"  # as before: the raw text
+    assert sqltext.classify_sql("SELECT a FROM t1 jo\u0131n t2") == "SELECT_JOIN"  # IGNORECASE: dotless i is i
+    assert sqltext.classify_sql("SELECT name FROM employees WHERE salary > 7") == "SELECT"
