@@ -26,7 +26,6 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
-from bytedb_exporter.metrics.stats import histogram_quantile
 from bytedb_exporter.metrics.types import summarize_buckets
 
 _FAMILY_TYPES: dict[str, Callable[..., Metric]] = {
@@ -72,10 +71,6 @@ class HistogramCells:
         """Sum of all observations."""
         with self._group.reading():
             return self.sum
-
-    def quantile(self, q: float) -> float:
-        """Estimated q-quantile (0..1); NaN before the first observation."""
-        return histogram_quantile(q, self.cumulative_buckets())
 
     def get_stats(self) -> dict[str, Any]:
         """count, sum, mean, cumulative buckets and p50/p95/p99 estimates."""

@@ -51,7 +51,8 @@ class TypeSeries(NamedTuple):
 
 class QueryMonitor:
     """Records every query's lifecycle into Prometheus metrics and bounded histories; its advice
-    uses `thresholds`; `export_statements` K > 0 exports the top K statements as bytedb_statement_*."""
+    uses `thresholds`; `export_statements` K > 0 exports the top K statements as bytedb_statement_*.
+    One registry holds one QueryMonitor (a second one is a ValueError: its series would collide)."""
 
     def __init__(self, registry: MetricsRegistry | None = None, history_size: int = 1000,
                  failed_history_size: int = 200, top_queries_size: int = 500, window_seconds: float = 60.0,
@@ -74,7 +75,11 @@ class QueryMonitor:
         self._window = SlidingWindowCounter(window_seconds)
         self._listeners: list[Callable[[QueryMetrics], None]] = []
         self._create_metrics()
-        self.registry.register_collector(self._histograms)
+        try:
+            self.registry.register_collector(self._histograms)
+        except ValueError as error:  # prometheus_client: "Duplicated timeseries in CollectorRegistry"
+            raise ValueError("this MetricsRegistry already holds a QueryMonitor's series: share that monitor, or "
+                             "give each QueryMonitor its own registry") from error
         if export_statements > 0:
             self.registry.register_collector(
                 StatementCollector(lambda k: self.get_statement_stats(k), export_statements))

@@ -58,7 +58,8 @@ def create_app(coordinator: CoordinatorMonitor | None = None, queries: QueryMoni
                ingest: IngestService | None = None, max_streams: int = Limits.max_streams,
                allow_unauthenticated_reset: bool = False, slow_log: SlowQueryLog | None = None,
                scrape_cache_seconds: float = DEFAULT_MAX_AGE_SECONDS) -> Flask:
-    """A dashboard app over these monitors (new ones sharing one registry when not given),
+    """A dashboard app over these monitors (new ones sharing one registry when not given; a second app over
+    the same coordinator is given its `queries`, as one registry holds one QueryMonitor),
     optionally behind `auth`, with POST /api/v1/events served by `ingest` and at most `max_streams`
     open /api/stream clients; POST /api/statements/reset needs auth on or `allow_unauthenticated_reset`;
     `slow_log` (default: over 0.3 s, 200 kept) listens to `queries`; /metrics reuses an exposition for

@@ -372,3 +372,10 @@ def test_facts_the_engine_did_not_report_are_null_and_not_observed():
     families = {f.name: f for f in text_string_to_metric_families(text)}
     counts = [s.value for s in families["bytedb_query_rows_processed"].samples if s.name.endswith("_count")]
     assert counts == [1.0]  # the silent query is not observed as 0 rows
+
+
+def test_one_registry_holds_one_query_monitor():
+    registry = MetricsRegistry()
+    QueryMonitor(registry)
+    with pytest.raises(ValueError, match="already holds a QueryMonitor's series"):
+        QueryMonitor(registry)
