@@ -142,6 +142,17 @@ def distinct_texts() -> Callable[[], str]:
     return texts.__next__
 
 
+def run_on_threads(run: Callable[[], None], threads: int) -> float:
+    """Start `threads` threads running `run`, wait for all; the perf_counter when they were started."""
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return started
+
+
 def threads_throughput(queries: int, threads: int) -> float:
     """Seconds for `threads` threads to run `queries` lifecycles in all on one monitor, until a reader sees them
     all (records still queued when the threads end are applied within the time: the same work on both sides)."""
@@ -153,12 +164,7 @@ def threads_throughput(queries: int, threads: int) -> float:
         for _ in range(share):
             lifecycle()
 
-    workers = [threading.Thread(target=run) for _ in range(threads)]
-    started = time.perf_counter()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    started = run_on_threads(run, threads)
     recorded = monitor.get_query_stats().total_queries
     elapsed = time.perf_counter() - started
     assert recorded == share * threads, (recorded, share * threads)
@@ -175,12 +181,7 @@ def plain_loop_seconds(iterations: int, threads: int) -> float:
         for n in range(share):
             total += n % 7
 
-    workers = [threading.Thread(target=run) for _ in range(threads)]
-    started = time.perf_counter()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
+    started = run_on_threads(run, threads)
     return time.perf_counter() - started
 
 

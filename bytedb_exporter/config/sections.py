@@ -10,6 +10,7 @@ from typing import Any, overload
 from urllib.parse import urlsplit
 
 from bytedb_exporter.config.models import CARDINALITY_LEVELS, AuthConfig, Limits, ProcessConfig, RemoteWorker
+from bytedb_exporter.metrics.text import is_encodable
 from bytedb_exporter.rules.health import Thresholds
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
@@ -88,11 +89,7 @@ class Section:
 
 def _clean_text(value: str) -> bool:
     """Valid UTF-8 (no lone surrogate, as a YAML escape can write) and no NUL."""
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return "\x00" not in value
+    return is_encodable(value) and "\x00" not in value
 
 
 def _kind(value: Any) -> str:

@@ -19,6 +19,7 @@ import threading
 import time
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from itertools import accumulate
 from typing import Any
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -80,12 +81,7 @@ class HistogramCells:
         return summarize_buckets(buckets, total)
 
     def _cumulative_unlocked(self) -> list[tuple[float, float]]:
-        running = 0
-        buckets = []
-        for bound, count in zip((*self.bounds, math.inf), self.counts, strict=True):
-            running += count
-            buckets.append((bound, float(running)))
-        return buckets
+        return list(zip((*self.bounds, math.inf), map(float, accumulate(self.counts)), strict=True))
 
 
 class CountCell:
@@ -216,9 +212,5 @@ def _snapshot(child: HistogramCells | CountCell) -> Any:
 
 def _buckets(edges: list[str], counts: list[int], exemplars: list[Exemplar | None]) -> list[Any]:
     """Cumulative (le, count[, exemplar]) buckets, as HistogramMetricFamily takes them."""
-    running = 0
-    buckets: list[Any] = []
-    for edge, count, exemplar in zip(edges, counts, exemplars, strict=True):
-        running += count
-        buckets.append((edge, float(running)) if exemplar is None else (edge, float(running), exemplar))
-    return buckets
+    return [(edge, float(n)) if exemplar is None else (edge, float(n), exemplar)
+            for edge, n, exemplar in zip(edges, accumulate(counts), exemplars, strict=True)]
