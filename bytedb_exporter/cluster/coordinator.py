@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -160,8 +161,8 @@ class CoordinatorMonitor:
 
     def record_query_start(self, query_id: str, fragments: int, workers: int) -> None:
         """A query was planned into `fragments` fragments over `workers` workers."""
-        if fragments < 0 or workers < 0:
-            raise ValueError("fragments and workers must not be negative")
+        if not (math.isfinite(fragments) and math.isfinite(workers)) or fragments < 0 or workers < 0:
+            raise ValueError("fragments and workers must be finite numbers not below 0")
         with self._lock:
             self._running[query_id] = self._clock()
             if len(self._running) > MAX_ACTIVE_QUERIES:  # ends that never came: forget the oldest start

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import deque
@@ -280,7 +281,7 @@ def _mib(size_bytes: int | None) -> float | None:
 
 
 def _check_amounts(**amounts: float) -> None:
-    """Reject negative amounts before any state changes."""
+    """Reject negative and non-finite amounts before any state changes."""
     for name, value in amounts.items():
-        if value < 0:
-            raise ValueError(f"{name} must not be negative, got {value}")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be a finite number not below 0, got {value}")

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import threading
 import time
 from bisect import bisect_left
@@ -27,7 +28,12 @@ from prometheus_client.registry import Collector
 from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
+from bytedb_exporter.metrics.text import is_encodable
 from bytedb_exporter.metrics.types import summarize_buckets
+
+MAX_EXEMPLAR_CHARACTERS = 128
+"""OpenMetrics: an exemplar's label names and values hold at most 128 characters in all."""
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 _FAMILY_TYPES: dict[str, Callable[..., Metric]] = {
     "counter": CounterMetricFamily, "gauge": GaugeMetricFamily, "histogram": HistogramMetricFamily}
@@ -57,6 +63,16 @@ class HistogramCells:
         self.sum += value
         if exemplar is not None:
             self.exemplars[index] = Exemplar(exemplar, value, time.time())
+
+    def record(self, value: float, exemplar: dict[str, str] | None = None) -> None:
+        """`observe` under the group's lock, for callers outside it; a non-finite value or an exemplar that
+        OpenMetrics would refuse is a ValueError and changes nothing."""
+        if not math.isfinite(value):
+            raise ValueError(f"a histogram observes finite values, got {value!r}")
+        if exemplar is not None:
+            check_exemplar(exemplar)
+        with self._group.lock:
+            self.observe(value, exemplar)
 
     def cumulative_buckets(self) -> list[tuple[float, float]]:
         """(upper bound, cumulative count) pairs ending with +Inf."""
@@ -127,9 +143,7 @@ class HistogramGroup(Collector):
                   labels: Mapping[str, str] | None = None) -> HistogramCells:
         """The child of family `name` with these label values (created on first use; same bounds and label
         names for every child of a family)."""
-        bounds = tuple(float(b) for b in buckets if not math.isinf(b))
-        if list(bounds) != sorted(set(bounds)):
-            raise ValueError(f"histogram {name!r}: buckets must be increasing, got {list(buckets)}")
+        bounds = _bounds(name, buckets)
         cells: HistogramCells = self._child("histogram", name, documentation, bounds, labels,
                                             lambda: HistogramCells(bounds, self))
         return cells
@@ -144,20 +158,45 @@ class HistogramGroup(Collector):
         cell: CountCell = self._child("gauge", name, documentation, (), labels, lambda: CountCell(self))
         return cell
 
+    def declare_histogram(self, name: str, buckets: Sequence[float], documentation: str,
+                          label_names: Sequence[str]) -> None:
+        """Family `name` with no children yet: a registry's duplicate check then sees its name."""
+        with self.lock:
+            self._family("histogram", name, documentation, _bounds(name, buckets), tuple(sorted(label_names)))
+
+    def documentation(self, name: str) -> str:
+        """The help text of family `name`."""
+        return self._families[name].documentation
+
+    def remove(self, name: str, labels: Mapping[str, str]) -> bool:
+        """Drop the child of family `name` with these label values; False when there is none."""
+        with self.lock:
+            family = self._families.get(name)
+            if family is None or tuple(sorted(labels)) != family.label_names:
+                return False
+            return family.children.pop(tuple(labels[label] for label in family.label_names), None) is not None
+
     def _child(self, kind: str, name: str, documentation: str, bounds: tuple[float, ...],
                labels: Mapping[str, str] | None, make: Callable[[], Any]) -> Any:
         labels = dict(labels or {})
         with self.lock:
-            family = self._families.get(name)
-            if family is None:
-                family = self._families[name] = _Family(kind, name, documentation, bounds, tuple(sorted(labels)))
-            elif (family.kind, family.bounds, family.label_names) != (kind, bounds, tuple(sorted(labels))):
-                raise ValueError(f"{kind} {name!r} exists with another kind, other buckets or label names")
+            family = self._family(kind, name, documentation, bounds, tuple(sorted(labels)))
             values = tuple(labels[label] for label in family.label_names)
             child = family.children.get(values)
             if child is None:
                 child = family.children[values] = make()
             return child
+
+    def _family(self, kind: str, name: str, documentation: str, bounds: tuple[float, ...],
+                label_names: tuple[str, ...]) -> _Family:
+        """The family `name`, created if new (caller holds the lock); another kind, bounds or label names is a
+        ValueError."""
+        family = self._families.get(name)
+        if family is None:
+            family = self._families[name] = _Family(kind, name, documentation, bounds, label_names)
+        elif (family.kind, family.bounds, family.label_names) != (kind, bounds, label_names):
+            raise ValueError(f"{kind} {name!r} exists with another kind, other buckets or label names")
+        return family
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[None]:
@@ -201,6 +240,27 @@ class HistogramGroup(Collector):
     def _exposed(self, family: _Family, label_names: list[str]) -> Any:
         return _FAMILY_TYPES[family.kind](f"{self._namespace}_{family.name}", family.documentation,
                                           labels=label_names)
+
+
+def _bounds(name: str, buckets: Sequence[float]) -> tuple[float, ...]:
+    """The finite upper bounds of `buckets` (+Inf is implied), which must increase."""
+    bounds = tuple(float(b) for b in buckets if not math.isinf(b))
+    if list(bounds) != sorted(set(bounds)):
+        raise ValueError(f"histogram {name!r}: buckets must be increasing, got {list(buckets)}")
+    return bounds
+
+
+def check_exemplar(labels: Mapping[str, str]) -> None:
+    """Exemplar labels as OpenMetrics allows them: label names, valid UTF-8 values, at most
+    MAX_EXEMPLAR_CHARACTERS in all."""
+    for name in labels:
+        if not isinstance(name, str) or not _LABEL_NAME.fullmatch(name):
+            raise ValueError(f"invalid exemplar label name {name!r}")
+    size = sum(len(name) + len(value) for name, value in labels.items())
+    if size > MAX_EXEMPLAR_CHARACTERS:
+        raise ValueError(f"exemplar labels hold {size} characters, more than {MAX_EXEMPLAR_CHARACTERS}")
+    if not all(isinstance(value, str) and is_encodable(value) for value in labels.values()):
+        raise ValueError("exemplar label values must be valid UTF-8 strings (no lone surrogate)")
 
 
 def _snapshot(child: HistogramCells | CountCell) -> Any:

@@ -1,4 +1,4 @@
-"""ByteDB metric types: thin wrappers whose hot methods are prometheus_client's own."""
+"""ByteDB metric types: thin wrappers; counters' and gauges' hot methods are prometheus_client's own."""
 from __future__ import annotations
 
 import functools
@@ -75,13 +75,17 @@ class Gauge(Metric):
 
 
 class Observe(Protocol):
-    """prometheus_client's Histogram.observe: a value, optionally with exemplar labels."""
+    """A histogram's observe: a finite value, optionally with exemplar labels."""
 
     def __call__(self, amount: float, exemplar: dict[str, str] | None = None) -> None: ...
 
 
 class Histogram(Metric):
-    """A distribution over fixed buckets; quantiles are estimated like histogram_quantile."""
+    """A distribution over fixed buckets; quantiles are estimated like histogram_quantile.
+
+    Its cells are a `HistogramCells` of the registry (one bisect and two additions under one lock per
+    observation); they are exposed as prometheus_client's Histogram would expose them.
+    """
 
     kind = "histogram"
     __slots__ = ("observe", "buckets")
@@ -89,19 +93,16 @@ class Histogram(Metric):
     def __init__(self, name: str, description: str, labels: Labels, child: Any, buckets: Sequence[float]):
         super().__init__(name, description, labels, child)
         self.buckets = tuple(buckets)
-        self.observe: Observe = child.observe
+        self.observe: Observe = child.record
 
     def cumulative_buckets(self) -> list[tuple[float, float]]:
         """(upper bound, cumulative count) pairs ending with +Inf."""
-        return [
-            (float(sample.labels["le"]), sample.value)
-            for sample in self._child._child_samples()
-            if sample.name == "_bucket"
-        ]
+        buckets: list[tuple[float, float]] = self._child.cumulative_buckets()
+        return buckets
 
     def get(self) -> float:
         """Number of observations."""
-        return self.cumulative_buckets()[-1][1]
+        return float(self._child.get())
 
     def quantile(self, q: float) -> float:
         """Estimated q-quantile (0..1); NaN before the first observation."""
@@ -109,11 +110,12 @@ class Histogram(Metric):
 
     def total(self) -> float:
         """Sum of all observations."""
-        return self._child._sum.get()
+        return float(self._child.total())
 
     def get_stats(self) -> dict[str, Any]:
         """count, sum, mean, cumulative buckets and p50/p95/p99 estimates."""
-        return summarize_buckets(self.cumulative_buckets(), self.total())
+        stats: dict[str, Any] = self._child.get_stats()
+        return stats
 
     def value(self) -> Any:
         return self.get_stats()

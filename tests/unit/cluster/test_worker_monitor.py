@@ -118,11 +118,17 @@ def test_end_without_start_is_counted_and_logged(caplog):
     assert samples(monitor.registry, "bytedb_worker_query_duration_seconds_count") == {(("worker_id", "w1"),): 0}
 
 
-def test_negative_amounts_rejected_before_state_changes():
+def test_negative_and_non_finite_amounts_rejected_before_state_changes():
     monitor, _, _ = make()
     with pytest.raises(ValueError):
         monitor.record_query_end("q", True, rows_processed=-1)
-    assert monitor.get_worker_stats().query_stats.total_queries == 0
+    with pytest.raises(ValueError):
+        monitor.record_query_end("q", True, bytes_processed=float("nan"))
+    for latency in (float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            monitor.record_network_activity(10, 10, latency=latency)
+    stats = monitor.get_worker_stats()
+    assert stats.query_stats.total_queries == 0 and stats.network_stats.bytes_received == 0
 
 
 def test_cache_network_and_errors():

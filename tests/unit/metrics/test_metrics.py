@@ -188,3 +188,53 @@ def test_wrapper_inc_is_the_prometheus_method_itself(registry):
     raw = RawCounter("raw", "Raw.", registry=None)
     counter = registry.counter("hits")
     assert counter.inc.__func__ is raw.inc.__func__
+
+
+def test_a_registry_histogram_is_exposed_as_prometheus_clients_histogram():
+    import prometheus_client
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    raw = CollectorRegistry()
+    family = prometheus_client.Histogram("bytedb_d_seconds", "Duration.", ["node", "phase"], buckets=(0.1, 1, 10),
+                                         registry=raw)
+    ours = MetricsRegistry(const_labels={"node": "n1"})
+    for index, value in enumerate((0.0, 0.05, 0.1, 0.5, 3.0, 10.0, 1e6)):
+        phase = "ab"[index % 2]
+        family.labels("n1", phase).observe(value)
+        ours.histogram("d_seconds", (0.1, 1, 10), "Duration.", {"phase": phase}).observe(value)
+    build_info = b"# HELP bytedb_build_info"
+    text = generate_latest(ours.collector_registry)
+    assert text[text.index(b"# HELP bytedb_d_seconds"):] == generate_latest(raw)
+    assert text.startswith(build_info)
+
+
+def test_a_histogram_refuses_what_it_cannot_expose_and_keeps_its_state(registry):
+    histogram = registry.histogram("sizes", [1, 10])
+    histogram.observe(2, {"trace_id": "abc"})
+    for value, exemplar in ((float("nan"), None), (float("inf"), None), (1.0, {"trace_id": "x" * 121}),
+                            (1.0, {"bad-name": "x"}), (1.0, {"trace_id": "\ud800"})):
+        with pytest.raises(ValueError):
+            histogram.observe(value, exemplar)
+    assert histogram.get_stats()["count"] == 1 and histogram.total() == 2
+    text = MetricsExporter(registry).export_prometheus_metrics()
+    assert 'bytedb_sizes_bucket{le="10.0"} 1.0' in text
+
+
+def test_removing_a_histogram_series_drops_it_and_a_new_ask_starts_anew(registry):
+    histogram = registry.histogram("d", [1], labels={"worker_id": "w1"})
+    registry.histogram("d", [1], labels={"worker_id": "w2"}).observe(0.5)
+    histogram.observe(0.5)
+    assert registry.remove_series("worker_id", "w1") == 1
+    text = MetricsExporter(registry).export_prometheus_metrics()
+    assert 'worker_id="w1"' not in text and 'bytedb_d_count{worker_id="w2"} 1.0' in text
+    assert registry.histogram("d", [1], labels={"worker_id": "w1"}).get() == 0
+
+
+def test_a_collector_may_not_take_a_histograms_name(registry):
+    from bytedb_exporter.query.monitor import QueryMonitor
+
+    registry.histogram("query_duration_seconds", [1], labels={"query_type": "select"})
+    with pytest.raises(ValueError, match="already holds"):
+        QueryMonitor(registry)
+    with pytest.raises(ValueError, match="cannot create histogram"):
+        MetricsRegistry().histogram("build_info", [1])
