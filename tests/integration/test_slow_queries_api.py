@@ -32,6 +32,8 @@ def test_formats_and_persistence_across_a_restart(tmp_path):
     assert [json.loads(line)["fragments"][0]["worker_id"] for line in lines] == ["worker-1"]
     bad = client.get("/api/slow-queries?format=xml")
     assert bad.status_code == 400 and "format" in bad.get_json()["detail"]
+    svc.stop()  # as the process does on exit: the store's writer writes what is queued, then closes
 
-    restarted = service(tmp_path, slow_query_seconds=0.5).app.test_client()
-    assert [e["query_id"] for e in restarted.get("/api/slow-queries").get_json()] == ["slow"]
+    restarted = service(tmp_path, slow_query_seconds=0.5)
+    assert [e["query_id"] for e in restarted.app.test_client().get("/api/slow-queries").get_json()] == ["slow"]
+    restarted.stop()
