@@ -1,6 +1,7 @@
 """The exposition cache: reused while fresh, rebuilt when stale, one build for concurrent scrapes, per format."""
 from __future__ import annotations
 
+import gc
 import gzip
 import threading
 import time
@@ -81,3 +82,60 @@ def test_concurrent_scrapes_share_one_build():
 def test_negative_max_age_is_refused():
     with pytest.raises(ValueError):
         ExpositionCache(CollectorRegistry(), -1)
+
+
+def test_a_build_sets_off_no_garbage_collection_and_restores_the_collector():
+    """A build allocates a tuple and a dict per sample; with the collector's thresholds at their lowest, any
+    collection during the build would show here. Afterwards the collector is on again, or stays off."""
+    registry = CollectorRegistry(auto_describe=False)
+    gauge = Gauge("bench_value", "A value.", ["n"], registry=registry)
+    for n in range(2000):
+        gauge.labels(str(n)).set(n)
+    cache = ExpositionCache(registry, 0.0)
+    building, collections = threading.Event(), []
+    original_collect = registry.collect
+
+    def collect():
+        building.set()
+        try:
+            yield from original_collect()
+        finally:
+            building.clear()
+
+    def watch(phase, info):
+        if phase == "start" and building.is_set():
+            collections.append(info["generation"])
+
+    registry.collect = collect
+    thresholds = gc.get_threshold()
+    gc.callbacks.append(watch)
+    gc.set_threshold(10, 1, 1)
+    try:
+        cache.get("")
+        assert gc.isenabled() and collections == []
+        gc.disable()
+        cache.get("")
+        assert not gc.isenabled()
+        gc.enable()
+        building.set()
+        gc.collect()  # the watch itself works: a collection while building is seen
+        assert collections == [2]
+    finally:
+        gc.enable()
+        gc.set_threshold(*thresholds)
+        gc.callbacks.remove(watch)
+
+
+def test_concurrent_builds_of_two_caches_leave_the_collector_on():
+    caches = [ExpositionCache(gauge_registry()[0], 0.0) for _ in range(2)]
+
+    def scrape(cache):
+        for _ in range(200):
+            cache.get("")
+
+    threads = [threading.Thread(target=scrape, args=(cache,)) for cache in caches]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert gc.isenabled()
