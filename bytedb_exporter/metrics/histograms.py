@@ -101,18 +101,42 @@ class HistogramCells:
 
 
 class CountCell:
-    """One labelled counter or gauge of a group: `value`, which the owner changes while holding the group's lock."""
+    """One labelled counter or gauge of a group: `value`, changed under the group's lock (by `inc`, `add`, `set`,
+    or by an owner that holds the lock already)."""
 
     __slots__ = ("value", "_group")
 
     def __init__(self, group: HistogramGroup):
-        self.value = 0
+        self.value: float = 0
         self._group = group
 
     def get(self) -> float:
         """Current value."""
         with self._group.reading():
             return float(self.value)
+
+    def inc(self, amount: float = 1) -> None:
+        """A counter's increment; a negative or non-finite amount is a ValueError and changes nothing."""
+        if not 0 <= amount < math.inf:
+            raise ValueError(f"a counter goes up by finite non-negative amounts, got {amount!r}")
+        with self._group.lock:
+            self.value += amount
+
+    def add(self, amount: float = 1) -> None:
+        """A gauge's change by `amount` (either sign)."""
+        with self._group.lock:
+            self.value += amount
+
+    def sub(self, amount: float = 1) -> None:
+        """A gauge's change by `-amount`."""
+        with self._group.lock:
+            self.value -= amount
+
+    def set(self, value: float) -> None:
+        """A gauge's new value."""
+        value = float(value)
+        with self._group.lock:
+            self.value = value
 
 
 class _Family:
@@ -158,11 +182,13 @@ class HistogramGroup(Collector):
         cell: CountCell = self._child("gauge", name, documentation, (), labels, lambda: CountCell(self))
         return cell
 
-    def declare_histogram(self, name: str, buckets: Sequence[float], documentation: str,
-                          label_names: Sequence[str]) -> None:
-        """Family `name` with no children yet: a registry's duplicate check then sees its name."""
+    def declare(self, kind: str, name: str, documentation: str, label_names: Sequence[str],
+                buckets: Sequence[float] = ()) -> None:
+        """Family `name` of `kind` (histogram, counter or gauge) with no children yet: a registry's duplicate
+        check then sees its name."""
+        bounds = _bounds(name, buckets) if kind == "histogram" else ()
         with self.lock:
-            self._family("histogram", name, documentation, _bounds(name, buckets), tuple(sorted(label_names)))
+            self._family(kind, name, documentation, bounds, tuple(sorted(label_names)))
 
     def documentation(self, name: str) -> str:
         """The help text of family `name`."""
@@ -209,15 +235,17 @@ class HistogramGroup(Collector):
     def describe(self) -> Iterator[Metric]:
         """The families' names, for the registry's duplicate check (no samples)."""
         for family in list(self._families.values()):
-            yield self._exposed(family, self._label_names(family))
+            yield self._exposed(family)
 
     def collect(self) -> Iterator[Metric]:
-        with self.reading():
+        with self.lock:  # `reading()` inlined: a registry holds a group per family, collected every scrape
+            if self._flush is not None:
+                self._flush()
             readings = [(family, [(values, _snapshot(child)) for values, child in family.children.items()])
                         for family in self._families.values()]
         const_values = list(self._const_labels.values())
         for family, children in readings:
-            exposed = self._exposed(family, self._label_names(family))
+            exposed = self._exposed(family)
             if family.kind == "histogram":
                 edges = [floatToGoString(bound) for bound in (*family.bounds, math.inf)]
                 for values, (counts, total, exemplars) in children:
@@ -227,19 +255,18 @@ class HistogramGroup(Collector):
                     exposed.add_metric(self._label_values(family, values), float(value))
             yield exposed
 
-    def _label_names(self, family: _Family) -> list[str]:
-        # Histograms put the constant labels first; counters and gauges sort all label names, as the
-        # MetricsRegistry does for prometheus_client's.
-        names = [*self._const_labels, *family.label_names]
-        return names if family.kind == "histogram" else sorted(names)
-
-    def _label_values(self, family: _Family, values: tuple[str, ...]) -> list[str]:
+    def _label_values(self, family: _Family, values: tuple[str, ...]) -> Sequence[str]:
+        if not self._const_labels:
+            return values  # in the order of the family's sorted label names already
         labels = {**self._const_labels, **dict(zip(family.label_names, values, strict=True))}
         return [labels[name] for name in sorted(labels)]
 
-    def _exposed(self, family: _Family, label_names: list[str]) -> Any:
+    def _exposed(self, family: _Family) -> Any:
+        # Histograms put the constant labels first; counters and gauges sort all label names, as
+        # prometheus_client does for a family created with sorted label names.
+        names = [*self._const_labels, *family.label_names]
         return _FAMILY_TYPES[family.kind](f"{self._namespace}_{family.name}", family.documentation,
-                                          labels=label_names)
+                                          labels=names if family.kind == "histogram" else sorted(names))
 
 
 def _bounds(name: str, buckets: Sequence[float]) -> tuple[float, ...]:

@@ -25,7 +25,6 @@ DEFAULT_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 
 TIMER_BUCKETS: tuple[float, ...] = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
-_PROMETHEUS_TYPES = {"counter": prometheus_client.Counter, "gauge": prometheus_client.Gauge}
 HISTOGRAM_KINDS = ("histogram", "timer")
 
 
@@ -33,9 +32,10 @@ class MetricsRegistry:
     """Creates and finds ByteDB metrics; each family lives in this registry's own
     prometheus_client CollectorRegistry under the `bytedb_` namespace.
 
-    Counters and gauges are prometheus_client's. A histogram or timer family is a `HistogramGroup` of its
-    own: plain bucket counts under one lock, and an exposition about a fifth cheaper than that of
-    prometheus_client's Histogram (bench/bench_collectors.py), which is most of a scrape of many workers.
+    Every family is a `HistogramGroup` of its own: plain numbers (a counter's or gauge's value, a histogram's
+    bucket counts and sum) changed under the family's one lock, and exposed at scrape time as
+    prometheus_client's Counter, Gauge and Histogram would be, for less than theirs cost
+    (bench/bench_collectors.py): a scrape of many workers is mostly these families.
 
     Lookups of an existing metric take no lock; creation is serialized.
     """
@@ -144,24 +144,22 @@ class MetricsRegistry:
             if existing_labels != label_names:
                 raise ValueError(f"metric {name!r} has labels {list(existing_labels)}, not {list(label_names)}")
             buckets = existing_buckets
+        description = description or family.documentation(family_name)
         if kind in HISTOGRAM_KINDS:
             cells = family.histogram(family_name, buckets, description, all_labels)
-            description = description or family.documentation(family_name)
             return (Timer if kind == "timer" else Histogram)(name, description, labels, cells, buckets)
-        child = family.labels(**all_labels) if label_names else family
-        return (Counter if kind == "counter" else Gauge)(name, description or family._documentation, labels, child)
+        cell = (family.counter if kind == "counter" else family.gauge)(family_name, description, all_labels)
+        return (Counter if kind == "counter" else Gauge)(name, description, labels, cell)
 
     def _new_family(self, kind: str, name: str, description: str, label_names: tuple[str, ...],
                     buckets: tuple[float, ...]) -> Any:
         documentation = description or name.replace("_", " ").capitalize() + "."
+        group = HistogramGroup(NAMESPACE)
         try:
-            if kind in HISTOGRAM_KINDS:
-                group = HistogramGroup(NAMESPACE)
-                group.declare_histogram(name, buckets, documentation, label_names)
-                self.collector_registry.register(group)
-                return group
-            return _PROMETHEUS_TYPES[kind](f"{NAMESPACE}_{name}", documentation, labelnames=label_names,
-                                           registry=self.collector_registry)
+            group.declare("histogram" if kind in HISTOGRAM_KINDS else kind, name, documentation, label_names,
+                          buckets)
+            self.collector_registry.register(group)
+            return group
         except ValueError as error:
             raise ValueError(f"cannot create {kind} {name!r}: {error}") from None
 
@@ -180,12 +178,8 @@ class MetricsRegistry:
             if metric is None:
                 return False
             family_name = _strip_total(name) if metric.kind == "counter" else name
-            _, label_names, family, _ = self._families[family_name]
-            values = {**self._const_labels, **{k: str(v) for k, v in labels.items()}}
-            if metric.kind in HISTOGRAM_KINDS:
-                family.remove(family_name, values)
-            else:
-                family.remove(*(values[label] for label in label_names))
+            family = self._families[family_name][2]
+            family.remove(family_name, {**self._const_labels, **{k: str(v) for k, v in labels.items()}})
         return True
 
     def remove_series(self, label: str, value: str) -> int:

@@ -1,4 +1,4 @@
-"""ByteDB metric types: thin wrappers; counters' and gauges' hot methods are prometheus_client's own."""
+"""ByteDB metric types: thin wrappers over the cells of a `HistogramGroup`, whose methods they hand out as their own."""
 from __future__ import annotations
 
 import functools
@@ -16,7 +16,7 @@ Labels = Mapping[str, str]
 
 
 class Metric:
-    """Common part of every wrapper: identity, description and the prometheus child."""
+    """Common part of every wrapper: identity, description and the cell that holds the figures."""
 
     kind = "metric"
     __slots__ = ("name", "description", "labels", "_child")
@@ -37,7 +37,7 @@ class Metric:
 
     def get(self) -> float:
         """Current value."""
-        return self._child._value.get()
+        return float(self._child.get())
 
     def value(self) -> Any:
         """Value as shown in the JSON export."""
@@ -48,14 +48,14 @@ class Metric:
 
 
 class Counter(Metric):
-    """A value that only goes up; `inc` and `add` are prometheus_client's own methods."""
+    """A value that only goes up; a negative or non-finite amount is a ValueError and changes nothing."""
 
     kind = "counter"
     __slots__ = ("inc", "add")
 
     def __init__(self, name: str, description: str, labels: Labels, child: Any):
         super().__init__(name, description, labels, child)
-        # prometheus_client's bound methods: no wrapper cost; a negative amount raises ValueError.
+        # The cell's bound methods: no wrapper cost.
         self.inc: Callable[..., None] = child.inc
         self.add: Callable[[float], None] = child.inc
 
@@ -69,9 +69,9 @@ class Gauge(Metric):
     def __init__(self, name: str, description: str, labels: Labels, child: Any):
         super().__init__(name, description, labels, child)
         self.set: Callable[[float], None] = child.set
-        self.add: Callable[[float], None] = child.inc
-        self.inc: Callable[..., None] = child.inc
-        self.dec: Callable[..., None] = child.dec
+        self.add: Callable[[float], None] = child.add
+        self.inc: Callable[..., None] = child.add
+        self.dec: Callable[..., None] = child.sub
 
 
 class Observe(Protocol):

@@ -231,12 +231,12 @@ class QueryMonitor:
         sliding window; one consistent reading."""
         with self._histograms.reading():
             series = self._by_type.values()
-            failed = sum(s.failed.value for s in series)
-            total = sum(s.succeeded.value for s in series) + failed
+            failed = int(sum(s.failed.value for s in series))  # whole counts: the monitor adds ones
+            total = int(sum(s.succeeded.value for s in series)) + failed
             duration_sum = sum(s.duration.sum for s in series)
-            optimized = self._optimizations.value
+            optimized = int(self._optimizations.value)
             reduction_sum = self._cost_reduction.sum * 100.0
-            active = self._active.value
+            active = int(self._active.value)
             qps = self._window.rate()
         return QueryStats(
             total_queries=total,

@@ -3,6 +3,7 @@ from datetime import timedelta
 
 import pytest
 from prometheus_client import Counter as RawCounter
+from prometheus_client import Gauge as RawGauge
 from prometheus_client.parser import text_string_to_metric_families
 
 from bytedb_exporter.metrics import registry as metrics_module
@@ -184,10 +185,50 @@ def test_module_level_functions_use_the_default_registry():
     assert isinstance(metrics_module.timer("module_level_timer"), Timer)
 
 
-def test_wrapper_inc_is_the_prometheus_method_itself(registry):
-    raw = RawCounter("raw", "Raw.", registry=None)
+def test_registry_counters_and_gauges_are_exposed_as_prometheus_clients():
+    """The same updates give the same text as prometheus_client's Counter and Gauge, labels and HELP included."""
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    raw = CollectorRegistry()
+    raw_counter = RawCounter("bytedb_hits", "Hits.", ["node", "worker_id"], registry=raw)
+    raw_gauge = RawGauge("bytedb_load", "Load.", ["node", "worker_id"], registry=raw)
+    ours = MetricsRegistry(const_labels={"node": "n1"})
+    for worker, amount in (("w2", 3), ("w1", 0.5), ("w2", 1)):
+        raw_counter.labels("n1", worker).inc(amount)
+        ours.counter("hits_total", "Hits.", {"worker_id": worker}).inc(amount)
+        raw_gauge.labels("n1", worker).inc(amount)
+        raw_gauge.labels("n1", worker).dec(0.25)
+        gauge = ours.gauge("load", "Load.", {"worker_id": worker})
+        gauge.inc(amount)
+        gauge.dec(0.25)
+    raw_gauge.labels("n1", "w3").set(-7)
+    ours.gauge("load", "Load.", {"worker_id": "w3"}).set(-7)
+    text = generate_latest(ours.collector_registry)
+    assert text[text.index(b"# HELP bytedb_hits"):] == generate_latest(raw)
+
+
+def test_a_counter_refuses_what_would_make_it_lie_and_keeps_its_value(registry):
+    counter = registry.counter("hits", labels={"worker_id": "w1"})
+    counter.inc(2)
+    for amount in (-1, float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            counter.inc(amount)
+    assert counter.get() == 2.0
+
+
+def test_counter_increments_from_threads_are_all_counted(registry):
     counter = registry.counter("hits")
-    assert counter.inc.__func__ is raw.inc.__func__
+
+    def work():
+        for _ in range(10_000):
+            counter.inc()
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert counter.get() == 80_000
 
 
 def test_a_registry_histogram_is_exposed_as_prometheus_clients_histogram():
