@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from bytedb_exporter.metrics.jsonutil import as_seconds
 from bytedb_exporter.metrics.text import encodable
 from bytedb_exporter.query.models import Fragment, QueryMetrics
-from bytedb_exporter.query.sqltext import classify_sql
+from bytedb_exporter.query.sqltext import classify_sql, normalize_sql
 
 if TYPE_CHECKING:
     from bytedb_exporter.query.monitor import QueryMonitor
@@ -178,8 +178,9 @@ class QueryExecution:
             raise RuntimeError(f"query {self.query_id!r} already finished")
         original, optimized = self.original_cost, self.optimized_cost
         applied = self.optimization_applied
+        statement = normalize_sql(self.sql)  # classified with its literals folded: a string saying 'join' is no join
         self.result = QueryMetrics(
-            self.query_id, self.sql, self.query_type or classify_sql(self.sql), self.start_timestamp, total,
+            self.query_id, self.sql, statement, self.query_type or classify_sql(statement), self.start_timestamp, total,
             self.phase_seconds, self.workers_used, self.fragments_executed, self.rows_processed,
             self.bytes_transferred, self.cache_hit_rate, applied, original, optimized,
             100.0 * (original - optimized) / original if applied and original > 0 else 0.0,

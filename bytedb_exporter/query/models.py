@@ -32,6 +32,7 @@ class QueryMetrics:
 
     query_id: str
     sql: str
+    statement: str  # `sql` with its literals folded (normalize_sql): the statement table's key
     query_type: str
     start_timestamp: float
     total_seconds: float

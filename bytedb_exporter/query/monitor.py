@@ -19,7 +19,7 @@ from bytedb_exporter.query.execution import PHASES, QueryExecution
 from bytedb_exporter.query.fragments import fragment_skew
 from bytedb_exporter.query.models import QueryMetrics, QueryStats, TopQueryInfo
 from bytedb_exporter.query.report import QueryPerformanceReport, build_report
-from bytedb_exporter.query.sqltext import QUERY_TYPES, label_for_query_type, normalize_sql
+from bytedb_exporter.query.sqltext import QUERY_TYPES, label_for_query_type
 from bytedb_exporter.query.statement_export import StatementCollector
 from bytedb_exporter.query.statements import StatementStats, StatementTable, top_statements
 from bytedb_exporter.rules.health import DEFAULT_THRESHOLDS, Thresholds
@@ -221,7 +221,7 @@ class QueryMonitor:
                 del by_id[recent[0].query_id]
             recent.append(metrics)
             by_id[query_id] = metrics
-            self._statements.add(normalize_sql(metrics.sql), metrics.total_seconds, bool(metrics.error_message),
+            self._statements.add(metrics.statement, metrics.total_seconds, bool(metrics.error_message),
                                  metrics.rows_processed or 0, metrics.bytes_transferred or 0,
                                  metrics.cache_hit_rate == 100.0,
                                  metrics.start_timestamp + metrics.total_seconds)

@@ -291,6 +291,19 @@ def test_sql_normalization_and_classification():
     assert classify_sql("") == "OTHER"
 
 
+def test_a_query_is_classified_by_its_statement_not_by_what_its_literals_say(monitor):
+    """Words inside string literals ('join', 'count(') make no join or aggregate; the statement table groups the
+    query under its folded text."""
+    cases = {"q1": ("SELECT name FROM t WHERE note = 'left join here'", "SELECT"),
+             "q2": ("SELECT name FROM t WHERE note = 'count(x) group by y'", "SELECT"),
+             "q3": ("SELECT a.x FROM a JOIN b ON a.id = b.id WHERE b.y = 'z'", "SELECT_JOIN")}
+    for query_id, (sql, _) in cases.items():
+        execution = monitor.start_query_monitoring(query_id, sql)
+        assert execution.finish().query_type == cases[query_id][1]
+    statements = {row.sql for row in monitor.get_top_queries(10)}
+    assert "SELECT name FROM t WHERE note = ?" in statements
+
+
 def test_listeners_see_finished_queries(monitor):
     seen = []
     monitor.add_listener(seen.append)
