@@ -11,7 +11,7 @@ import prometheus_client
 from prometheus_client import CollectorRegistry
 
 from bytedb_exporter._version import __version__
-from bytedb_exporter.metrics.histograms import HistogramGroup
+from bytedb_exporter.metrics.groups import MetricGroup
 from bytedb_exporter.metrics.text import is_encodable
 from bytedb_exporter.metrics.types import Counter, Gauge, Histogram, Labels, Metric, Timer
 
@@ -32,7 +32,7 @@ class MetricsRegistry:
     """Creates and finds ByteDB metrics; each family lives in this registry's own
     prometheus_client CollectorRegistry under the `bytedb_` namespace.
 
-    Every family is a `HistogramGroup` of its own: plain numbers (a counter's or gauge's value, a histogram's
+    Every family is a `MetricGroup` of its own: plain numbers (a counter's or gauge's value, a histogram's
     bucket counts and sum) changed under the family's one lock, and exposed at scrape time as
     prometheus_client's Counter, Gauge and Histogram would be, for less than theirs cost
     (bench/bench_collectors.py): a scrape of many workers is mostly these families.
@@ -154,7 +154,7 @@ class MetricsRegistry:
     def _new_family(self, kind: str, name: str, description: str, label_names: tuple[str, ...],
                     buckets: tuple[float, ...]) -> Any:
         documentation = description or name.replace("_", " ").capitalize() + "."
-        group = HistogramGroup(NAMESPACE)
+        group = MetricGroup(NAMESPACE)
         try:
             group.declare("histogram" if kind in HISTOGRAM_KINDS else kind, name, documentation, label_names,
                           buckets)

@@ -1,4 +1,4 @@
-"""ByteDB metric types: thin wrappers over the cells of a `HistogramGroup`, whose methods they hand out as their own."""
+"""ByteDB metric types: thin wrappers over the cells of a `MetricGroup`, whose methods they hand out as their own."""
 from __future__ import annotations
 
 import functools

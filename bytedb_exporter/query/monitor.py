@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from bytedb_exporter.metrics.histograms import CountCell, HistogramCells, HistogramGroup
+from bytedb_exporter.metrics.groups import CountCell, HistogramCells, MetricGroup
 from bytedb_exporter.metrics.registry import NAMESPACE, TIMER_BUCKETS, MetricsRegistry
 from bytedb_exporter.metrics.stats import SlidingWindowCounter, percent
 from bytedb_exporter.metrics.types import summarize_buckets
@@ -66,7 +66,7 @@ class QueryMonitor:
         # is free: no convoy of threads behind one preempted holder. Whoever holds the lock next applies the
         # queue, and every reader applies it first.
         self._pending: deque[QueryMetrics | None] = deque()
-        self._histograms = HistogramGroup(NAMESPACE, self.registry.const_labels, flush=self._apply_pending)
+        self._histograms = MetricGroup(NAMESPACE, self.registry.const_labels, flush=self._apply_pending)
         self._lock: threading.Lock = self._histograms.lock
         self._recent: deque[QueryMetrics] = deque(maxlen=history_size)
         self._by_id: dict[str, QueryMetrics] = {}  # the newest of each id in _recent

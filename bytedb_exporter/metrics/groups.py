@@ -1,12 +1,12 @@
-"""Histograms (and the counters and gauges updated with them) under one lock, exposed at scrape time by a
-prometheus_client collector.
+"""Metric families kept as plain numbers under one lock, exposed at scrape time by a prometheus_client collector.
 
 A finished query observes about a dozen histograms. prometheus_client's own `Histogram.observe` takes a lock
 per bucket increment and per sum, and scans the bounds linearly, so those observations were the largest
-part of a query's recording cost. A `HistogramGroup` keeps plain bucket counts and sums, which the caller
-updates under the group's one lock (`bisect` finds the bucket). Its `collect()` yields ordinary histogram
-families, so the exposition is the same as that of `prometheus_client.Histogram`. Its counters and gauges are
-plain numbers (`CountCell`) exposed like prometheus_client's: a query's counts then cost no mutex either.
+part of a query's recording cost. A `MetricGroup` keeps plain bucket counts and sums (`HistogramCells`) and
+plain counter and gauge values (`CountCell`), which the caller updates under the group's one lock (`bisect`
+finds the bucket). Its `collect()` yields ordinary counter, gauge and histogram families, so the exposition
+is the same as that of prometheus_client's Counter, Gauge and Histogram. The QueryMonitor keeps all its
+families in one group; the MetricsRegistry makes a group per family.
 
 An owner that defers its updates (QueryMonitor queues finished queries when the lock is busy) passes
 `flush`: every reader calls it under the lock first, so a reading never misses a queued observation.
@@ -48,7 +48,7 @@ class HistogramCells:
 
     __slots__ = ("bounds", "counts", "sum", "exemplars", "_group")
 
-    def __init__(self, bounds: tuple[float, ...], group: HistogramGroup):
+    def __init__(self, bounds: tuple[float, ...], group: MetricGroup):
         self.bounds = bounds
         self.counts = [0] * (len(bounds) + 1)
         self.sum = 0.0
@@ -106,7 +106,7 @@ class CountCell:
 
     __slots__ = ("value", "_group")
 
-    def __init__(self, group: HistogramGroup):
+    def __init__(self, group: MetricGroup):
         self.value: float = 0
         self._group = group
 
@@ -152,8 +152,8 @@ class _Family:
         self.children: dict[tuple[str, ...], Any] = {}
 
 
-class HistogramGroup(Collector):
-    """Histogram, counter and gauge families updated together under `lock`, exposed as prometheus_client's."""
+class MetricGroup(Collector):
+    """Counter, gauge and histogram families updated together under `lock`, exposed as prometheus_client's."""
 
     def __init__(self, namespace: str, const_labels: Mapping[str, str] | None = None,
                  flush: Callable[[], None] | None = None):

@@ -1,4 +1,4 @@
-"""HistogramGroup exposes exactly what prometheus_client's Histogram would for the same observations."""
+"""MetricGroup exposes exactly what prometheus_client's Histogram would for the same observations."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,7 @@ import prometheus_client
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from bytedb_exporter.metrics.histograms import HistogramGroup
+from bytedb_exporter.metrics.groups import MetricGroup
 
 BUCKETS = (0.01, 0.1, 1.0, 10.0)
 VALUES = (0.0, 0.01, 0.010001, 0.05, 0.1, 0.5, 1.0, 3.0, 10.0, 11.0, 1e6)
@@ -19,7 +19,7 @@ def test_exposition_matches_prometheus_client_histogram():
     family = prometheus_client.Histogram("ns_d_seconds", "Duration.", ["node", "phase"], buckets=BUCKETS,
                                          registry=raw)
     ours = CollectorRegistry()
-    group = HistogramGroup("ns", {"node": "n1"})
+    group = MetricGroup("ns", {"node": "n1"})
     cells = {phase: group.histogram("d_seconds", BUCKETS, "Duration.", {"phase": phase}) for phase in ("a", "b")}
     ours.register(group)
     for index, value in enumerate(VALUES):
@@ -31,7 +31,7 @@ def test_exposition_matches_prometheus_client_histogram():
 
 
 def test_readers_give_cumulative_buckets_sum_and_stats():
-    group = HistogramGroup("ns")
+    group = MetricGroup("ns")
     cells = group.histogram("rows", (1, 10), "Rows.")
     for value in (1, 2, 20):
         with group.lock:
@@ -43,7 +43,7 @@ def test_readers_give_cumulative_buckets_sum_and_stats():
 
 
 def test_a_family_keeps_its_buckets_and_label_names():
-    group = HistogramGroup("ns")
+    group = MetricGroup("ns")
     group.histogram("d", (1, 2), "D.", {"phase": "a"})
     with pytest.raises(ValueError, match="other buckets or label names"):
         group.histogram("d", (1, 3), "D.", {"phase": "b"})
@@ -55,7 +55,7 @@ def test_a_family_keeps_its_buckets_and_label_names():
 
 def test_the_registry_refuses_a_second_family_of_the_same_name():
     registry = CollectorRegistry()
-    group = HistogramGroup("ns")
+    group = MetricGroup("ns")
     group.histogram("d", (1,), "D.")
     registry.register(group)
     with pytest.raises(ValueError, match="Duplicated"):
@@ -63,7 +63,7 @@ def test_the_registry_refuses_a_second_family_of_the_same_name():
 
 
 def test_concurrent_observations_are_all_counted():
-    group = HistogramGroup("ns")
+    group = MetricGroup("ns")
     cells = group.histogram("d", BUCKETS, "D.")
 
     def observe() -> None:
@@ -85,7 +85,7 @@ def test_counters_and_gauges_expose_what_prometheus_client_would():
     raw_gauge = prometheus_client.Gauge("ns_active", "Active.", ["zone"], registry=raw)
     raw_counter = prometheus_client.Counter("ns_done_total", "Done.", ["kind", "status", "zone"], registry=raw)
     ours = CollectorRegistry()
-    group = HistogramGroup("ns", {"zone": "z1"})
+    group = MetricGroup("ns", {"zone": "z1"})
     gauge = group.gauge("active", "Active.")
     cells = {(kind, status): group.counter("done_total", "Done.", {"status": status, "kind": kind})
              for kind in ("a", "b") for status in ("ok", "failed")}
@@ -102,7 +102,7 @@ def test_counters_and_gauges_expose_what_prometheus_client_would():
 
 
 def test_a_counter_family_keeps_its_kind_and_label_names():
-    group = HistogramGroup("ns")
+    group = MetricGroup("ns")
     group.counter("c_total", "C.", {"status": "ok"})
     with pytest.raises(ValueError, match="another kind"):
         group.gauge("c_total", "C.", {"status": "ok"})
@@ -121,7 +121,7 @@ def test_readers_of_a_count_apply_what_the_owner_deferred():
         while queued:
             cell.value += queued.pop()
 
-    group = HistogramGroup("ns", flush=flush)
+    group = MetricGroup("ns", flush=flush)
     cell = group.counter("c_total", "C.")
     assert cell.get() == 3.0 and not queued
     queued.append(4)
