@@ -123,18 +123,21 @@ class CountCell:
             self.value += amount
 
     def add(self, amount: float = 1) -> None:
-        """A gauge's change by `amount` (either sign)."""
+        """A gauge's change by `amount` (either sign); a non-finite amount is a ValueError and changes nothing."""
+        if not -math.inf < amount < math.inf:
+            raise ValueError(f"a gauge changes by finite amounts, got {amount!r}")
         with self._group.lock:
             self.value += amount
 
     def sub(self, amount: float = 1) -> None:
         """A gauge's change by `-amount`."""
-        with self._group.lock:
-            self.value -= amount
+        self.add(-amount)
 
     def set(self, value: float) -> None:
-        """A gauge's new value."""
+        """A gauge's new value; a non-finite value is a ValueError and changes nothing."""
         value = float(value)
+        if not -math.inf < value < math.inf:
+            raise ValueError(f"a gauge holds finite values, got {value!r}")
         with self._group.lock:
             self.value = value
 

@@ -216,6 +216,17 @@ def test_a_counter_refuses_what_would_make_it_lie_and_keeps_its_value(registry):
     assert counter.get() == 2.0
 
 
+def test_a_gauge_refuses_non_finite_figures_and_keeps_its_value(registry):
+    gauge = registry.gauge("load", labels={"worker_id": "w1"})
+    gauge.set(3)
+    gauge.dec(5)
+    for change in (gauge.set, gauge.inc, gauge.dec, gauge.add):
+        for value in (float("nan"), float("inf"), float("-inf")):
+            with pytest.raises(ValueError):
+                change(value)
+    assert gauge.get() == -2.0
+
+
 def test_a_registry_histogram_is_exposed_as_prometheus_clients_histogram():
     import prometheus_client
     from prometheus_client import CollectorRegistry, generate_latest
