@@ -136,11 +136,17 @@ def phase_block_lifecycle(monitor: QueryMonitor | None = None, texts: Callable[[
     return lifecycle
 
 
-def distinct_texts() -> Callable[[], str]:
-    """Texts that differ in their literals (every cache misses; they normalize to one statement)."""
-    texts = itertools.cycle([f"SELECT name, salary FROM employees WHERE salary > {n} AND dept = 'd{n % 97}'"
-                             for n in range(20_000)])
-    return texts.__next__
+def arriving_texts(distinct: bool) -> Callable[[], str]:
+    """Each query's SQL as an engine hands it over: a new str formatted from the query's literals. With
+    `distinct` the literals differ per query (every cache misses; all fold to one statement), else they are
+    always the same; either way the text is a new object, hashed and read afresh like one off the wire."""
+    numbers = itertools.count()
+
+    def next_text() -> str:
+        n = next(numbers) if distinct else 70_000
+        return f"SELECT name, salary FROM employees WHERE salary > {n} AND dept = 'd{n % 97}'"
+
+    return next_text
 
 
 def run_on_threads(run: Callable[[], None], threads: int) -> float:
@@ -227,7 +233,8 @@ def lifecycles() -> None:
     raw, wrapped = best_pair(raw_query_updates(), phase_block_lifecycle(), 10_000)
     report.check("query lifecycle (with ex.phase()) vs raw updates", wrapped / raw, 1.1,
                  detail=f"{wrapped * 1e6:.2f} vs {raw * 1e6:.2f} us")
-    repeated, distinct = best_pair(phase_block_lifecycle(), phase_block_lifecycle(texts=distinct_texts()), 10_000)
+    repeated, distinct = best_pair(phase_block_lifecycle(texts=arriving_texts(False)),
+                                  phase_block_lifecycle(texts=arriving_texts(True)), 10_000)
     report.check("distinct SQL texts vs one repeated text", distinct / repeated, 1.2,
                  detail=f"{distinct * 1e6:.2f} vs {repeated * 1e6:.2f} us")
     spread = eight_versus_one()
@@ -270,7 +277,7 @@ def top_queries() -> None:
 
 def memory_growth() -> None:
     """RSS after 100k queries with distinct texts, then after 500k more: the lifecycle keeps no more memory."""
-    lifecycle = phase_block_lifecycle(texts=distinct_texts())
+    lifecycle = phase_block_lifecycle(texts=arriving_texts(True))
     process = psutil.Process()
     for _ in range(100_000):
         lifecycle()
