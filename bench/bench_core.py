@@ -12,6 +12,7 @@ import threading
 import time
 import timeit
 from collections.abc import Callable
+from typing import NamedTuple
 
 import prometheus_client
 import psutil
@@ -244,21 +245,30 @@ def lifecycles() -> None:
         pinned = eight_versus_one()
     finally:
         os.sched_setaffinity(0, allowed)
-    report.check("8 threads' throughput vs one thread's", spread[0], 1.0, at_least=True,
-                 detail=f"{spread[2]:.0f} vs {spread[3]:.0f} queries/s; a plain Python loop with no shared state: "
-                        f"{spread[1]:.2f}x; both pinned to one core: {pinned[0]:.2f}x and {pinned[1]:.2f}x")
+    report.check("8 threads' throughput vs one thread's", spread.monitor, 1.0, at_least=True,
+                 detail=f"{spread.eight_qps:.0f} vs {spread.one_qps:.0f} queries/s; a plain Python loop with no "
+                        f"shared state: {spread.loop:.2f}x; both pinned to one core: {pinned.monitor:.2f}x and "
+                        f"{pinned.loop:.2f}x")
 
 
-def eight_versus_one() -> tuple[float, float, float, float]:
-    """8-vs-1-thread throughput ratios of the monitor and of a plain loop (best of 5 alternating rounds each),
-    and the monitor's queries/s on 8 threads and on 1."""
+class ThreadRatios(NamedTuple):
+    """8-vs-1-thread throughput ratios of the monitor and of a plain loop; the monitor's queries/s on 8 and 1."""
+
+    monitor: float
+    loop: float
+    eight_qps: float
+    one_qps: float
+
+
+def eight_versus_one() -> ThreadRatios:
+    """ThreadRatios from the best of 5 alternating rounds each."""
     best_one = best_eight = loop_one = loop_eight = float("inf")
     for _ in range(5):
         best_one = min(best_one, threads_throughput(40_000, 1))
         best_eight = min(best_eight, threads_throughput(40_000, 8))
         loop_one = min(loop_one, plain_loop_seconds(4_000_000, 1))
         loop_eight = min(loop_eight, plain_loop_seconds(4_000_000, 8))
-    return best_one / best_eight, loop_one / loop_eight, 40_000 / best_eight, 40_000 / best_one
+    return ThreadRatios(best_one / best_eight, loop_one / loop_eight, 40_000 / best_eight, 40_000 / best_one)
 
 
 def top_queries() -> None:

@@ -119,15 +119,16 @@ class CountCell:
         """A counter's increment; a negative or non-finite amount is a ValueError and changes nothing."""
         if not 0 <= amount < math.inf:
             raise ValueError(f"a counter goes up by finite non-negative amounts, got {amount!r}")
-        with self._group.lock:
-            self.value += amount
+        self.add(amount)
 
     def add(self, amount: float = 1) -> None:
-        """A gauge's change by `amount` (either sign); a non-finite amount is a ValueError and changes nothing."""
-        if not -math.inf < amount < math.inf:
-            raise ValueError(f"a gauge changes by finite amounts, got {amount!r}")
+        """A gauge's change by `amount` (either sign); a non-finite amount, or one that would take the value past
+        the largest float, is a ValueError and changes nothing."""
         with self._group.lock:
-            self.value += amount
+            value = self.value + amount
+            if not -math.inf < value < math.inf:
+                raise ValueError(f"adding {amount!r} to {self.value!r} leaves no finite value")
+            self.value = value
 
     def sub(self, amount: float = 1) -> None:
         """A gauge's change by `-amount`."""
@@ -231,9 +232,12 @@ class MetricGroup(Collector):
     def reading(self) -> Iterator[None]:
         """Hold the lock for a consistent read, after applying what the owner deferred."""
         with self.lock:
-            if self._flush is not None:
-                self._flush()
+            self._apply_deferred()
             yield
+
+    def _apply_deferred(self) -> None:
+        if self._flush is not None:
+            self._flush()
 
     def describe(self) -> Iterator[Metric]:
         """The families' names, for the registry's duplicate check (no samples)."""
@@ -241,9 +245,8 @@ class MetricGroup(Collector):
             yield self._exposed(family)
 
     def collect(self) -> Iterator[Metric]:
-        with self.lock:  # `reading()` inlined: a registry holds a group per family, collected every scrape
-            if self._flush is not None:
-                self._flush()
+        with self.lock:  # not `reading()`: a registry holds a group per family, each collected every scrape
+            self._apply_deferred()
             readings = [(family, [(values, _snapshot(child)) for values, child in family.children.items()])
                         for family in self._families.values()]
         const_values = list(self._const_labels.values())

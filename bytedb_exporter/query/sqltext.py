@@ -32,7 +32,10 @@ _DIGIT = re.compile(r"[0-9]")
 
 class BoundedCache:
     """A dict of at most `size` entries. Once full it takes no new ones (keys that differ every time would only
-    churn it); RENEWAL_MISSES misses later it starts afresh, so a workload whose keys change is cached again."""
+    churn it); RENEWAL_MISSES misses later it starts afresh, so a workload whose keys change is cached again.
+
+    Threads share it without a lock: the GIL keeps each dict operation whole, and a race can at most put a few
+    entries past `size` or count a miss twice."""
 
     def __init__(self, size: int):
         self.size = size

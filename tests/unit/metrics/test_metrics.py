@@ -214,6 +214,10 @@ def test_a_counter_refuses_what_would_make_it_lie_and_keeps_its_value(registry):
         with pytest.raises(ValueError):
             counter.inc(amount)
     assert counter.get() == 2.0
+    counter.inc(1e308)
+    with pytest.raises(ValueError):
+        counter.inc(1e308)  # past the largest float: it would read +Inf for good
+    assert counter.get() == 1e308 + 2.0
 
 
 def test_a_gauge_refuses_non_finite_figures_and_keeps_its_value(registry):
